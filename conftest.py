@@ -1,0 +1,10 @@
+"""Test settings shared by the unit tests and the notebook runs (nbval).
+
+Notebooks run in quick mode: the kernels nbval starts inherit this environment.
+"""
+
+import os
+
+os.environ.setdefault("I2I_QUICK", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,0 +1,23 @@
+"""i2i_keras: medical image-to-image translation with Keras 3, taught through notebooks.
+
+    import i2i_keras as i2i
+    head = i2i.phantoms.head_slice(128, seed=0)
+    g = i2i.models.unet((128, 128, 1))
+
+Submodules load on first use, so the NumPy-only parts (phantoms, physics, io) do not
+start TensorFlow.
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = ("baselines", "datasets", "io", "losses", "metrics", "models", "phantoms",
+               "physics", "quickstart", "training", "viz")
+__all__ = list(_SUBMODULES)
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'i2i_keras' has no attribute {name!r}")

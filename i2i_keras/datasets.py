@@ -1,0 +1,169 @@
+"""From arrays to training batches: normalisation that can be undone, splits by patient,
+and ``tf.data`` pipelines of pairs with the same augmentation applied to both images.
+
+Networks see values in [-1, 1]; people read HU. :class:`IntensityWindow` maps a stated
+physical range linearly onto [-1, 1] and back, exactly (no clipping), so every number
+reported in a tutorial is in the physical unit.
+
+Example
+-------
+>>> import numpy as np
+>>> from i2i_keras.datasets import CT_WINDOW
+>>> CT_WINDOW.normalize(np.array([-1000.0, 500.0, 2000.0]))
+array([-1.,  0.,  1.], dtype=float32)
+>>> CT_WINDOW.denormalize(np.array([0.0]))
+array([500.], dtype=float32)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class IntensityWindow:
+    """A linear map of the physical range [low, high] (in ``unit``) onto [-1, 1].
+
+    Values outside the range map outside [-1, 1]; nothing is clipped, so
+    ``denormalize(normalize(x)) == x`` up to float32 rounding (< 1e-3 HU for CT).
+    """
+
+    low: float
+    high: float
+    unit: str = "HU"
+
+    def __post_init__(self):
+        if not self.high > self.low:
+            raise ValueError(f"window needs high > low, got [{self.low}, {self.high}]")
+
+    @property
+    def range(self) -> float:
+        """high - low: the data range (in ``unit``) that PSNR on this window uses."""
+        return float(self.high - self.low)
+
+    def normalize(self, x) -> np.ndarray:
+        """Physical values (any shape) → float32, with low → -1 and high → +1."""
+        x = np.asarray(x, dtype=np.float64)
+        return ((x - self.low) * (2.0 / self.range) - 1.0).astype(np.float32)
+
+    def denormalize(self, y) -> np.ndarray:
+        """Inverse of :meth:`normalize`: network values → physical values (float32)."""
+        y = np.asarray(y, dtype=np.float64)
+        return ((y + 1.0) * (self.range / 2.0) + self.low).astype(np.float32)
+
+
+# Air (-1000 HU) to dense cortical bone (+2000 HU): every tissue of the head fits.
+CT_WINDOW = IntensityWindow(-1000.0, 2000.0, "HU")
+
+
+def normalize_mr(mr: np.ndarray, percentile: float = 99.5) -> np.ndarray:
+    """MR magnitude images (N, H, W) → float32 in about [-1, 1], each image on its own.
+
+    MR intensities have no physical unit: 0 maps to -1 and the image's ``percentile``
+    to +1, so the scanner's gain and the bias of one image do not matter.
+    """
+    mr = _as_float_images(mr, "mr")
+    scale = np.percentile(mr.reshape(len(mr), -1), percentile, axis=1)
+    scale = np.maximum(scale, 1e-6).reshape((-1,) + (1,) * (mr.ndim - 1))
+    return (2.0 * mr / scale - 1.0).astype(np.float32)
+
+
+def _as_float_images(x, name: str) -> np.ndarray:
+    """Check a stack of images: a float array, finite, at least (N, H, W)."""
+    x = np.asarray(x)
+    if x.ndim < 3:
+        raise ValueError(f"{name}: expected a stack of images (N, H, W[, C]), got shape "
+                         f"{x.shape}; add a leading axis with x[None] for one image")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise TypeError(f"{name}: expected floating-point values (HU or normalised), got "
+                        f"{x.dtype}; convert with x.astype('float32') after applying the "
+                        "DICOM rescale slope/intercept (i2i_keras.io does this)")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        where = np.unique(np.nonzero(bad)[0])[:5].tolist()
+        raise ValueError(f"{name}: {int(bad.sum())} NaN/Inf values (in images {where}...); "
+                         "fix or drop those images before training")
+    return x
+
+
+def split_by_patient(patient_ids, val: float = 0.15, test: float = 0.15,
+                     seed: int = 0) -> dict[str, np.ndarray]:
+    """Split slice indices into train/val/test so that no patient is in two parts.
+
+    patient_ids: (N,) the patient of each slice. val, test: fractions of *patients*.
+    Returns {"train": idx, "val": idx, "test": idx} (sorted slice indices). Splitting
+    by slice instead would put neighbouring slices of one head on both sides and
+    report an optimistic score.
+    """
+    patient_ids = np.asarray(patient_ids)
+    patients = np.unique(patient_ids)
+    if len(patients) < 3:
+        raise ValueError(f"need at least 3 patients to split train/val/test, got {len(patients)}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(patients)
+    n_test = max(1, int(round(test * len(patients))))
+    n_val = max(1, int(round(val * len(patients))))
+    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
+             "train": order[n_test + n_val:]}
+    return {k: np.flatnonzero(np.isin(patient_ids, v)) for k, v in parts.items()}
+
+
+def _with_channels(x: np.ndarray) -> np.ndarray:
+    return x[..., None] if x.ndim == 3 else x
+
+
+def check_pair(x: np.ndarray, y: np.ndarray, names=("input", "target")) -> tuple:
+    """Check that two image stacks form pairs: float, finite, same count and size."""
+    x = _with_channels(_as_float_images(x, names[0]))
+    y = _with_channels(_as_float_images(y, names[1]))
+    if x.shape[:3] != y.shape[:3]:
+        raise ValueError(f"{names[0]} {x.shape} and {names[1]} {y.shape} do not pair: the "
+                         "number of images and their height and width must agree; resample "
+                         "one onto the other's grid first")
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: bool = True,
+                   augment: bool = False, patch_size: int | None = None, max_shift: int = 0,
+                   flip: bool = True, seed: int = 0, drop_remainder: bool | None = None):
+    """A ``tf.data.Dataset`` of (input, target) batches from two aligned image stacks.
+
+    x, y: (N, H, W) or (N, H, W, C) float arrays, already normalised. augment: apply,
+    identically to both images of a pair, a random left-right flip (``flip``), a
+    random shift of up to ``max_shift`` pixels (reflect padding) and, with
+    ``patch_size``, a random square crop. Yields ((B, h, w, Cx), (B, h, w, Cy)) float32.
+    Training sets (shuffle=True) drop the last incomplete batch.
+
+    >>> ds = paired_dataset(np.zeros((10, 64, 64), "f4"), np.zeros((10, 64, 64), "f4"), 4)
+    >>> [tuple(t.shape) for t in next(iter(ds))]
+    [(4, 64, 64, 1), (4, 64, 64, 1)]
+    """
+    import tensorflow as tf
+
+    x, y = check_pair(x, y)
+    n, h, w, cx = x.shape
+    if patch_size is not None and not (0 < patch_size <= min(h, w)):
+        raise ValueError(f"patch_size {patch_size} must be between 1 and the image size {h}x{w}")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    if augment:
+        out_h, out_w = (patch_size, patch_size) if patch_size else (h, w)
+        channels = cx + y.shape[-1]
+
+        def transform(a, b):
+            pair = tf.concat([a, b], axis=-1)  # one random draw moves both images
+            if flip:
+                pair = tf.image.random_flip_left_right(pair)
+            if max_shift:
+                s = int(max_shift)
+                pair = tf.pad(pair, [[s, s], [s, s], [0, 0]], mode="REFLECT")
+            if max_shift or patch_size:
+                pair = tf.image.random_crop(pair, (out_h, out_w, channels))
+            return pair[..., :cx], pair[..., cx:]
+
+        ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+    drop = shuffle if drop_remainder is None else drop_remainder
+    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,151 @@
+"""Networks: the U-Net generator and the PatchGAN discriminator.
+
+Both are plain functional ``keras.Model`` objects made of built-in Keras layers, so a
+trained network saves and loads as a ``.keras`` file with no custom code, on any
+Keras 3 backend.
+
+Example
+-------
+>>> from i2i_keras import models
+>>> g = models.unet((64, 64, 1), depth=3, base_filters=16)
+>>> d = models.patchgan((64, 64, 1), n_layers=2)
+>>> g.output_shape, d.output_shape
+((None, 64, 64, 1), (None, 16, 16, 1))
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+NORMS = ("batch", "instance", "none")
+UPSAMPLING = ("transpose", "resize")
+
+
+def _norm(kind: str, name: str):
+    if kind == "batch":
+        return layers.BatchNormalization(name=name)
+    if kind == "instance":  # one group per channel: instance normalisation
+        return layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+    return None
+
+
+def _conv_block(x, filters: int, norm: str, name: str, dropout: float = 0.0):
+    """Two 3x3 convolutions, each followed by normalisation and ReLU."""
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=norm == "none",
+                          name=f"{name}_conv{i}")(x)
+        n = _norm(norm, f"{name}_norm{i}")
+        if n is not None:
+            x = n(x)
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+        if dropout and i == 1:
+            x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+    return x
+
+
+def check_size(shape, depth: int) -> None:
+    """Raise a clear error unless height and width are multiples of 2**depth."""
+    for side in shape[:2]:
+        if side is not None and side % (2 ** depth):
+            raise ValueError(
+                f"image size {shape[0]}x{shape[1]} is not a multiple of 2**depth = {2 ** depth}"
+                f" (depth={depth}): a U-Net halves the image {depth} times. Crop or pad to a "
+                f"multiple of {2 ** depth}, or use a smaller depth")
+
+
+def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
+         base_filters: int = 32, max_filters: int = 512, norm: str = "instance",
+         upsampling: str = "transpose", dropout: float = 0.0,
+         output_activation: str | None = "tanh", residual: bool = False,
+         name: str = "unet") -> keras.Model:
+    """2D U-Net (Ronneberger et al. 2015): an encoder-decoder with skip connections.
+
+    input_shape: (H, W, C); H and W must be multiples of 2**depth (None for any size,
+    checked when called). depth: number of 2x down-samplings; filters double at each
+    level from base_filters up to max_filters. norm: "batch", "instance" or "none".
+    upsampling: "transpose" (learned, 2x2 stride-2 transposed convolution) or
+    "resize" (bilinear resize + 3x3 conv, the fix for checkerboard artefacts, Odena et
+    al. 2016). dropout: rate in the decoder blocks (pix2pix uses it as noise).
+    output_activation: "tanh" for targets in [-1, 1], None for linear. residual: learn
+    the correction to the input (output = input + f(input)), with the last layer
+    initialised to zero so the untrained network is the identity.
+
+    Input (B, H, W, C) → output (B, H, W, out_channels).
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if upsampling not in UPSAMPLING:
+        raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    check_size(input_shape, depth)
+    if residual and out_channels != input_shape[-1]:
+        raise ValueError("residual=True needs as many output channels as input channels "
+                         f"({input_shape[-1]}), got out_channels={out_channels}")
+    widths = [min(base_filters * 2 ** i, max_filters) for i in range(depth + 1)]
+    inputs = keras.Input(input_shape, name="input")
+    x, skips = inputs, []
+    for level in range(depth):
+        x = _conv_block(x, widths[level], norm, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = _conv_block(x, widths[depth], norm, "bottom", dropout)
+    for level in reversed(range(depth)):
+        if upsampling == "transpose":
+            x = layers.Conv2DTranspose(widths[level], 2, strides=2, name=f"up{level}")(x)
+        else:
+            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"resize{level}")(x)
+            x = layers.Conv2D(widths[level], 3, padding="same", name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = _conv_block(x, widths[level], norm, f"dec{level}", dropout)
+    if residual:
+        x = layers.Conv2D(out_channels, 1, kernel_initializer="zeros", name="correction")(x)
+        outputs = layers.Add(name="output")([inputs, x])
+    else:
+        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 64,
+             norm: str = "instance", conditional: bool = True,
+             condition_channels: int | None = None, name: str = "patchgan") -> keras.Model:
+    """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
+
+    input_shape: (H, W, C) of the image judged. n_layers: stride-2 layers; the
+    receptive field of each output logit is 16, 34 or 70 pixels for n_layers 1, 2, 3
+    (choose it below the image size, or every logit sees the whole image).
+    conditional: pix2pix judges (condition, image) pairs, so the model takes two
+    inputs [condition (H, W, condition_channels), image]; CycleGAN judges the image
+    alone. Output: (B, H / 2**n_layers, W / 2**n_layers, 1) logits, no activation.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    image = keras.Input(input_shape, name="image")
+    if conditional:
+        cond_shape = tuple(input_shape[:2]) + (condition_channels or input_shape[-1],)
+        condition = keras.Input(cond_shape, name="condition")
+        inputs = [condition, image]
+        x = layers.Concatenate(name="pair")([condition, image])
+    else:
+        inputs, x = image, image
+    init = keras.initializers.RandomNormal(0.0, 0.02)
+    for i in range(n_layers + 1):  # n_layers stride-2 convs, then one stride-1 conv
+        filters = base_filters * min(2 ** i, 8)
+        x = layers.Conv2D(filters, 4, strides=2 if i < n_layers else 1, padding="same",
+                          kernel_initializer=init, use_bias=(i == 0 or norm == "none"),
+                          name=f"conv{i}")(x)
+        n = _norm(norm, f"norm{i}") if i > 0 else None
+        if n is not None:
+            x = n(x)
+        x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
+    outputs = layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def receptive_field(n_layers: int) -> int:
+    """Receptive field (pixels) of one PatchGAN logit: 16, 34, 70 for 1, 2, 3 layers."""
+    rf = 1
+    for stride in [1, 1] + [2] * n_layers:  # walk back from the output: 4x4 kernels
+        rf = rf * stride + (4 - stride)
+    return rf

@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from i2i_keras import models
+
+
+@pytest.mark.parametrize("depth,size", [(1, 32), (2, 32), (3, 64), (4, 64)])
+def test_unet_keeps_the_image_shape(depth, size):
+    g = models.unet((size, size, 2), out_channels=1, depth=depth, base_filters=4)
+    out = g.predict(np.zeros((2, size, size, 2), np.float32), verbose=0)
+    assert out.shape == (2, size, size, 1)
+    assert np.all(np.abs(out) <= 1.0)  # tanh output
+
+
+def test_unet_rejects_sizes_that_do_not_halve_cleanly():
+    with pytest.raises(ValueError, match=r"multiple of 2\*\*depth = 16"):
+        models.unet((100, 100, 1), depth=4)
+
+
+def test_unet_options():
+    for kw in ({"norm": "batch", "upsampling": "resize", "dropout": 0.5},
+               {"norm": "none", "output_activation": None}):
+        g = models.unet((32, 32, 1), depth=2, base_filters=4, **kw)
+        assert g.output_shape == (None, 32, 32, 1)
+    with pytest.raises(ValueError, match="norm"):
+        models.unet((32, 32, 1), norm="layer")
+
+
+def test_residual_unet_starts_as_identity():
+    g = models.unet((32, 32, 1), depth=2, base_filters=4, residual=True)
+    x = np.random.default_rng(0).normal(size=(2, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(g.predict(x, verbose=0), x, atol=1e-6)
+
+
+def test_max_filters_caps_the_width():
+    g = models.unet((64, 64, 1), depth=4, base_filters=16, max_filters=32)
+    assert max(layer.filters for layer in g.layers if hasattr(layer, "filters")) == 32
+
+
+@pytest.mark.parametrize("n_layers,rf", [(1, 16), (2, 34), (3, 70)])
+def test_patchgan_receptive_field(n_layers, rf):
+    import tensorflow as tf
+
+    assert models.receptive_field(n_layers) == rf
+    d = models.patchgan((96, 96, 1), n_layers=n_layers, base_filters=4, norm="none",
+                        conditional=False)
+    x = tf.Variable(np.random.default_rng(0).normal(size=(1, 96, 96, 1)).astype("f4"))
+    with tf.GradientTape() as tape:
+        out = d(x)
+        centre = out[0, out.shape[1] // 2, out.shape[2] // 2, 0]
+    grad = np.abs(tape.gradient(centre, x).numpy()[0, ..., 0])
+    rows, cols = np.nonzero(grad.sum(1))[0], np.nonzero(grad.sum(0))[0]
+    assert rows.max() - rows.min() + 1 <= rf and cols.max() - cols.min() + 1 <= rf
+
+
+def test_conditional_patchgan_takes_condition_and_image():
+    d = models.patchgan((64, 64, 1), n_layers=2, base_filters=8, condition_channels=2)
+    out = d.predict([np.zeros((1, 64, 64, 2), "f4"), np.zeros((1, 64, 64, 1), "f4")],
+                    verbose=0)
+    assert out.shape == (1, 16, 16, 1)

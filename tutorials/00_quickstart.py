@@ -1,0 +1,272 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Quickstart: synthetic CT from MR with pix2pix
+#
+# **The task.** Radiotherapy plans dose on a CT, because CT numbers (HU) give the
+# electron density that the dose calculation needs. MR shows tumours and soft tissue far
+# better, so many centres register an MR to the planning CT, and the registration error
+# goes into every plan. *MR-only* planning removes the CT: a network turns the MR into a
+# **synthetic CT** (sCT) in HU.
+#
+# **Why it is hard.** On a spin-echo MR, cortical bone (almost no mobile protons, T2 of a
+# millisecond) and air (no protons at all) are both black. On CT they are the two
+# extremes: about +1400 HU and -1000 HU. A network must tell them apart from their
+# shape and their neighbours, not their brightness.
+#
+# **What you will do** in about ten minutes on a laptop CPU:
+# 1. make registered MR/CT pairs from procedural head phantoms,
+# 2. build a U-Net generator and a PatchGAN discriminator,
+# 3. train them as pix2pix (Isola et al., 2017) with `model.fit`,
+# 4. score the result on *held-out patients* in HU, tissue by tissue, against the rule MR-only
+#    planning used before networks (bulk-density assignment), tuned on the validation patients.
+#
+# Kaji & Kida (2019, Radiol. Phys. Technol.) review this and the other tasks of this series.
+
+# %% [markdown]
+# On Colab or a fresh kernel the package may not be installed yet: this cell installs it
+# from the repository folder (the one that holds `pyproject.toml`) when it can find it.
+
+# %%
+import importlib.util
+import pathlib
+import subprocess
+import sys
+
+if importlib.util.find_spec("i2i_keras") is None:
+    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
+                 if (p / "pyproject.toml").exists()), None)
+    if root is None:
+        raise SystemExit("i2i_keras is not installed: clone the repository and run "
+                         "`pip install -e .` in it (on Colab: !git clone <repo url>, then "
+                         "%pip install -e <folder>)")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+
+# %% [markdown]
+# ## Parameters
+# `I2I_QUICK=1` (what the tests set) runs everything in seconds on tiny data; the
+# default full mode sizes itself to the hardware: 64² images and a 0.5 M-parameter U-Net
+# on a CPU, 256² and a wider, deeper U-Net on a GPU. Change any field with
+# `dataclasses.replace(S, epochs=...)`.
+
+# %%
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+
+import i2i_keras as i2i
+
+QUICK = os.environ.get("I2I_QUICK") == "1"
+S = i2i.quickstart.settings(QUICK)
+keras.utils.set_random_seed(S.seed)
+T0 = time.perf_counter()
+S
+
+# %% [markdown]
+# ## 1 · The data: one anatomy, two modalities
+# A phantom patient is a seed; a slice is a level `z` from the skull base (-1) to the
+# vertex (+1). Every pixel carries a tissue label, and the tissue table gives each label
+# its CT number and its MR parameters (PD, T1, T2), so MR and CT of the same slice are
+# registered by construction. The MR is a spin-echo image,
+# S = PD (1 − e^(−TR/T1)) e^(−TE/T2), with a smooth bias field and Rician noise.
+
+# %%
+for t in i2i.phantoms.TISSUES.values():
+    print(f"{t.name:14s} {t.hu:7.0f} HU   PD {t.pd:4.2f}   T1 {t.t1[0]:6.0f} ms   "
+          f"T2 {t.t2[0]:6.0f} ms (1.5 T)")
+
+# %% [markdown]
+# A low slice (with the frontal sinus) of one patient. Look for the black skull *and*
+# the black sinus on the MR, and how different they are on the CT.
+
+# %%
+head = i2i.phantoms.head_slice(256, seed=11, z=-0.55, lesions=True)
+fig = i2i.viz.compare({"MR T1-weighted": head.mr("T1", seed=0),
+                       "MR T2-weighted": head.mr("T2", seed=0),
+                       "CT (head window)": head.ct(seed=0),
+                       "CT (brain window)": head.ct(seed=0)}, window="head")
+i2i.viz._show(fig.axes[3], head.ct(seed=0), "brain", "CT (brain window)")
+plt.show()
+
+# %% [markdown]
+# ## 2 · A data set split by patient
+# Slices of one head look alike; if some went to training and others to testing, the
+# test would flatter the network. So the split is by patient: 70 % train, 15 %
+# validation (for choosing settings and tuning the baseline), 15 % test (touched once).
+
+# %%
+data = i2i.quickstart.make_splits(S)
+for name, part in data.items():
+    print(f"{name:5s}: {len(part['x']):4d} slices of {len(np.unique(part['patient'])):3d} "
+          f"patients, {S.size}² pixels of {220 / S.size:.2f} mm")
+
+# %% [markdown]
+# Networks want values near [-1, 1]. CT is mapped linearly from the window
+# [-1000, 2000] HU, with an exact inverse, so every number we report is back in HU. MR has
+# no unit: each image is scaled so that 0 → -1 and its 99.5th percentile → +1.
+
+# %%
+W = i2i.datasets.CT_WINDOW
+hu = np.array([-1000.0, 0.0, 40.0, 1400.0])
+print("HU:", hu, "→ network:", W.normalize(hu), "→ back:", W.denormalize(W.normalize(hu)))
+
+# %% [markdown]
+# The training pipeline is a `tf.data.Dataset`. Augmentation (a left-right flip, a shift
+# of up to 4 pixels) draws one random transform per pair and applies it to *both*
+# images, or the pair would no longer be registered.
+
+# %%
+train_ds = i2i.datasets.paired_dataset(data["train"]["x"], data["train"]["y"], S.batch_size,
+                                       augment=True, max_shift=4, seed=S.seed)
+val_ds = i2i.datasets.paired_dataset(data["val"]["x"], data["val"]["y"], 16, shuffle=False)
+xb, yb = next(iter(train_ds))
+print("a batch:", xb.shape, yb.shape)
+fig = i2i.viz.compare({"MR (augmented)": xb[0, ..., 0], "CT (same transform)": W.denormalize(yb[0, ..., 0])})
+plt.show()
+
+# %% [markdown]
+# ## 3 · The networks
+# The generator is a U-Net: an encoder that halves the image `depth` times, a decoder
+# that grows it back, and skip connections that carry fine detail (the thin skull)
+# across. Instance normalisation suits batches of a few images.
+#
+# The discriminator is a conditional PatchGAN: it sees (MR, CT) and returns one
+# real/fake logit per patch (receptive field 34 pixels at n_layers=2), so it judges
+# local texture and edges, while the L1 term takes care of the low frequencies.
+
+# %%
+steps_per_epoch = len(data["train"]["x"]) // S.batch_size
+gan = i2i.quickstart.build_pix2pix(S, steps_per_epoch)
+print(f"generator {gan.generator.count_params():,} parameters, discriminator "
+      f"{gan.discriminator.count_params():,}; PatchGAN receptive field "
+      f"{i2i.models.receptive_field(S.d_layers)} pixels")
+
+# %% [markdown]
+# The whole pix2pix step fits on one screen. The discriminator judges real and fake
+# pairs in one pass; the generator's loss is the adversarial term plus 100 × L1.
+
+# %%
+import inspect
+
+print(inspect.getsource(i2i.training.Pix2Pix.train_step))
+
+# %% [markdown]
+# ## 4 · Training
+# `Pix2Pix` is a `keras.Model`, so `fit` works with any Keras callback. Ours: a progress
+# bar, a sample grid every few epochs, a NaN guard, and a time budget that stops a slow
+# machine at `S.minutes`.
+
+# %%
+every = max(1, S.epochs // 3)
+callbacks = [i2i.training.ProgressBar(),
+             i2i.viz.SampleGrid(data["val"]["x"][:2], data["val"]["y"][:2], W.denormalize,
+                                every=every),
+             i2i.training.NaNGuard(), i2i.training.TimeBudget(S.minutes)]
+t_train = time.perf_counter()
+history = gan.fit(train_ds, validation_data=val_ds, epochs=S.epochs, verbose=0,
+                  callbacks=callbacks)
+train_minutes = (time.perf_counter() - t_train) / 60
+print(f"trained {len(history.history['l1'])} epochs in {train_minutes:.1f} min")
+
+# %%
+i2i.viz.plot_history(history, ["l1", "psnr", "g_loss", "d_loss"])
+plt.show()
+
+# %% [markdown]
+# ## 5 · The baseline: bulk-density assignment, tuned
+# Before networks, MR-only planning segmented the MR by intensity and gave each class
+# one CT number. We tune the head-mask threshold, the class thresholds and the class
+# values for the lowest MAE on the **validation** patients, so the rule is at its best.
+
+# %%
+rule = i2i.baselines.BulkDensity(n_classes=3).fit(data["val"]["x"][..., 0], data["val"]["ct"])
+rule
+
+# %% [markdown]
+# ## 6 · Results on held-out patients
+# MAE and mean error (bias) in HU inside the head, MAE per tissue class, and PSNR over
+# the 3000 HU window. Soft tissue is where a constant is hard to beat: look at that row.
+
+# %%
+test = data["test"]
+sct = W.denormalize(gan.generator.predict(test["x"], verbose=0)[..., 0])
+bulk = rule.predict(test["x"][..., 0])
+reports = i2i.quickstart.evaluate({"bulk density": bulk, "pix2pix": sct}, test)
+print(f"{len(np.unique(test['patient']))} test patients, {len(test['x'])} slices\n")
+print(i2i.quickstart.format_table(reports))
+
+# %%
+names = [k for k in reports["pix2pix"] if k.startswith("MAE")]
+pos = np.arange(len(names))
+fig, ax = plt.subplots(figsize=(7, 3))
+for i, method in enumerate(reports):
+    ax.bar(pos + 0.4 * i - 0.2, [reports[method][n] for n in names], 0.4, label=method)
+ax.set_xticks(pos, [n.replace("MAE ", "").replace(" (HU)", "") for n in names])
+ax.set_ylabel("MAE (HU)")
+ax.set_yscale("log")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# Three test slices: MR, sCT, CT and the difference (red: sCT too dense).
+
+# %%
+order = np.argsort(test["patient"] * 10 + np.arange(len(test["x"])) % 10)
+pick = order[:: max(1, len(order) // 3)][:3]
+i2i.viz.panel(test["mr"][pick], sct[pick], test["ct"][pick], titles=("MR (T1)", "pix2pix sCT", "CT"))
+plt.show()
+
+# %% [markdown]
+# ## 7 · Where the errors sit
+# The rule gives every dark pixel the same value, so it cannot be right for both skull
+# and sinus. The network uses context and gets most of the skull right; its remaining
+# error is on the thin bone edges and in air cavities, exactly where the MR carries no
+# signal. Below: the lowest test slice, where the sinus is.
+
+# %%
+low = int(np.argmin(np.where(np.isin(test["labels"], [8]).any(axis=(1, 2)), 0, 1)
+                    + np.arange(len(test["x"])) * 1e-3))
+i2i.viz.compare({"MR T1": test["mr"][low], "bulk density": bulk[low], "pix2pix": sct[low],
+                 "CT": test["ct"][low]}, window="head")
+plt.show()
+
+# %% [markdown]
+# ## 8 · Use the trained generator
+# The generator alone is a plain Keras model: save it, load it anywhere, run it on MR.
+
+# %%
+path = pathlib.Path("mr_to_ct_generator.keras")
+gan.generator.save(path)
+reloaded = keras.saving.load_model(path)
+same = np.allclose(reloaded.predict(test["x"][:2], verbose=0),
+                   gan.generator.predict(test["x"][:2], verbose=0))
+print(f"saved {path} ({path.stat().st_size / 1e6:.1f} MB); reloaded gives the same output: {same}")
+path.unlink()
+print(f"notebook wall time: {(time.perf_counter() - T0) / 60:.1f} min ({S.mode} mode)")
+
+# %% [markdown]
+# ## Exercises
+# 1. **Without the discriminator.** Set `lambda_l1` high and the adversarial term off
+#    (`gan.compile(..., lambda_l1=1e4)` is close), or train `i2i.models.unet` alone with
+#    `model.compile(loss="mae")`. Is the sCT's MAE better or worse? Look at the bone: is
+#    it sharper or blurrier?
+# 2. **T2 instead of T1.** Make the data with `weighting="T2"` in
+#    `i2i.phantoms.mr_ct_pairs`. Which tissue class gets easier, which harder, and why
+#    (think of fat and CSF on each weighting)?
+# 3. **A smarter rule.** Give `BulkDensity` 5 classes instead of 3. How far does the
+#    rule get? Which tissue row can no intensity rule fix, and what would it need to know?
