@@ -167,3 +167,14 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
         ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     drop = shuffle if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+# Loaders of the real open data sets that data_scripts/ downloads (LoDoPaB-CT, IXI,
+# SynthRAD2023): each turns its data set's own layout into the arrays used above.
+from .loaders import (  # noqa: E402,F401
+    load_ixi_pairs,
+    load_ixi_slices,
+    load_lodopab,
+    load_synthrad_case,
+    load_synthrad_slices,
+)

@@ -414,7 +414,7 @@ class HeadSlice:
                              "or pass both tr_ms and te_ms")
         tr, te = PROTOCOLS.get(weighting, (tr_ms, te_ms))
         tr, te = tr_ms or tr, te_ms or te
-        fi = {1.5: 0, 3.0: 1, 3: 1}.get(field_t)
+        fi = {1.5: 0, 3.0: 1}.get(float(field_t))
         if fi is None:
             raise ValueError(f"field_t must be 1.5 or 3 (tesla), got {field_t}")
         # Per-tissue signal, and its first-order response to the texture field t, which

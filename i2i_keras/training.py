@@ -41,6 +41,8 @@ class Pix2Pix(keras.Model):
     Logged metrics: ``g_loss`` (adversarial + lambda_l1 * l1), ``d_loss``, ``l1`` and
     ``psnr`` (dB over the normalised range [-1, 1], data range 2); in validation
     ``val_l1`` and ``val_psnr``. ``model(x)`` and ``predict`` run the generator.
+    Keras cannot guess the direction of these names: give EarlyStopping and
+    ModelCheckpoint ``mode="min"`` for ``val_l1`` and ``mode="max"`` for ``val_psnr``.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, **kwargs):

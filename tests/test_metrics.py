@@ -33,8 +33,8 @@ def test_bulk_density_recovers_a_piecewise_constant_mapping():
     rng = np.random.default_rng(0)
     mr = np.zeros((4, 32, 32))
     ct = np.full((4, 32, 32), -1000.0)
-    inner = np.zeros((32, 32), bool)
-    inner[4:28, 4:28] = True
+    yy, xx = np.mgrid[:32, :32]
+    inner = (yy - 15.5) ** 2 + (xx - 15.5) ** 2 < 13 ** 2  # a round "head"
     levels = rng.choice([0.2, 0.5, 0.9], size=(4, 32, 32))
     mr[:, inner] = levels[:, inner]
     ct[:, inner] = np.select([levels == 0.2, levels == 0.5, levels == 0.9],

@@ -30,9 +30,10 @@ def test_short_fit_lowers_validation_l1(tiny_data, tmp_path):
     gan = _gan()
     before = gan.evaluate(val, verbose=0, return_dict=True)["l1"]
     callbacks = [keras.callbacks.CSVLogger(str(tmp_path / "log.csv")),
-                 keras.callbacks.EarlyStopping(monitor="val_l1", patience=50),
+                 keras.callbacks.EarlyStopping(monitor="val_l1", mode="min", patience=50),
                  keras.callbacks.ModelCheckpoint(str(tmp_path / "best.keras"),
-                                                 monitor="val_l1", save_best_only=True),
+                                                 monitor="val_l1", mode="min",
+                                                 save_best_only=True),
                  training.NaNGuard(), training.TimeBudget(5)]
     history = gan.fit(train, validation_data=val, epochs=8, verbose=0, callbacks=callbacks)
     h = history.history
