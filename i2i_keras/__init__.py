@@ -9,6 +9,11 @@ start TensorFlow.
 """
 
 import importlib
+import warnings
+
+# Some dependencies import tqdm.auto, which warns in notebooks without ipywidgets; our
+# progress bars are plain text on purpose (they stay readable in a saved notebook).
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 __version__ = "0.1.0"
 
