@@ -1,5 +1,10 @@
 """Classical baselines that each network must beat, tuned on the validation split.
 
+* MR-to-CT: :class:`BulkDensity` (thresholds and one CT number per class).
+* Denoising: :func:`denoise` (Gaussian, non-local means, total variation) with
+  :func:`tune_denoiser` (strength chosen for the best PSNR in a HU window).
+* Super-resolution: :func:`bicubic_upsample`, on the sampling grid of the data.
+
 :class:`BulkDensity` is the rule MR-only radiotherapy planning used before networks:
 segment the MR by intensity thresholds and give each class one CT number. Its
 thresholds and HU values are tuned to the lowest MAE on the data it is fitted to
@@ -12,6 +17,8 @@ Example
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from scipy import ndimage
@@ -131,3 +138,184 @@ def _best_partition(bins: np.ndarray, n_bins: int, values: np.ndarray, n_classes
         b = arg[kk, b]
         cuts.append(b)
     return float(best[k, n_bins]), sorted(cuts)[1:]
+
+
+# --------------------------------------------------------------------------------------
+# Denoising: Gaussian, non-local means, total variation
+# --------------------------------------------------------------------------------------
+
+# Each method's strength parameter, which tune_denoiser searches, and its unit.
+DENOISERS = {"gaussian": ("sigma", "px"), "nlm": ("h", "HU"), "tv": ("weight", "HU")}
+
+
+def denoise(images: np.ndarray, method: str, **params) -> np.ndarray:
+    """Classical denoising of CT images in HU, slice by slice.
+
+    method and its parameters (strengths in HU, physical units):
+
+    * "gaussian": ``sigma`` (px), a Gaussian filter (scipy.ndimage).
+    * "nlm": non-local means (Buades et al. 2005, skimage.restoration.denoise_nl_means):
+      ``h`` (HU, filter strength), ``patch_size`` 5, ``patch_distance`` 6,
+      ``fast_mode`` True, ``sigma`` 0 (HU, noise level subtracted from patch distances).
+    * "tv": total variation (Chambolle 2004, skimage.restoration.denoise_tv_chambolle):
+      ``weight`` (HU; larger is smoother).
+
+    The images are filtered whole, not clipped to a display window first: on textured
+    phantoms at quarter dose, clipping to the soft-tissue window before non-local means
+    lost 0.5 dB in that window (bone edges saturate and look alike).
+
+    images: (N, H, W) or (H, W) HU. Returns float32 of the same shape, in HU.
+
+    Timing (shared 2-core CPU, 128²): NLM (fast mode) ~ 15 ms a slice, TV ~ 5 ms.
+
+    >>> noisy = np.random.default_rng(0).normal(40.0, 20.0, (2, 64, 64))
+    >>> float(denoise(noisy, "gaussian", sigma=2.0).std()) < 5.0
+    True
+    """
+    from skimage import restoration
+
+    if method not in DENOISERS:
+        raise ValueError(f"method must be one of {sorted(DENOISERS)}, got {method!r}")
+    name, unit = DENOISERS[method]
+    if name not in params:
+        raise ValueError(f"{method} needs {name}=... ({unit}); tune it on validation images "
+                         "with tune_denoiser")
+    x = np.asarray(images, np.float64)
+    single = x.ndim == 2
+    x = x[None] if single else x
+    # Filter in units of 1000 HU (values of order 1, as scikit-image expects).
+    lo, scale = 0.0, 1000.0
+    x = (x - lo) / scale
+    if method == "gaussian":
+        out = ndimage.gaussian_filter(x, (0, params["sigma"], params["sigma"]))
+    elif method == "nlm":
+        kw = {"patch_size": 5, "patch_distance": 6, "fast_mode": True, "sigma": 0.0} | params
+        kw["h"], kw["sigma"] = kw["h"] / scale, kw["sigma"] / scale
+        out = np.stack([restoration.denoise_nl_means(s, **kw) for s in x])
+    else:
+        out = np.stack([restoration.denoise_tv_chambolle(s, weight=params["weight"] / scale)
+                        for s in x])
+    out = (out * scale + lo).astype(np.float32)
+    return out[0] if single else out
+
+
+def tune_denoiser(method: str, noisy: np.ndarray, clean: np.ndarray,
+                  window: tuple[float, float] | None = None, grid: dict | None = None,
+                  ) -> tuple[dict, list[tuple[dict, float]]]:
+    """Tune a :func:`denoise` method for the highest PSNR on (validation) images.
+
+    Score: PSNR inside ``window`` (both images clipped to it, data range = its width;
+    :func:`i2i_keras.metrics.psnr_in_window`), over all the images together. window
+    None: the clean images' full range.
+
+    grid: {parameter: [values]}, every combination tried (e.g.
+    ``{"h": [10, 20, 30], "patch_size": [5, 7]}``). None: the method's strength
+    parameter (:data:`DENOISERS`) on a coarse geometric grid scaled to the noise level
+    measured in (noisy - clean), then refined twice around the best value.
+
+    noisy, clean: (N, H, W) HU, the validation split (never the test split).
+    Returns (best_params, table): the parameters to give :func:`denoise`, and every
+    (params, PSNR dB) tried, in order. About 20 slices of 128² tune in < 30 s.
+
+    >>> best, table = tune_denoiser("tv", noisy_val, clean_val, (-160, 240))  # doctest: +SKIP
+    >>> test_out = denoise(noisy_test, "tv", **best)                       # doctest: +SKIP
+    """
+    from .metrics import psnr_in_window
+
+    noisy, clean = np.asarray(noisy, np.float64), np.asarray(clean, np.float64)
+    if noisy.shape != clean.shape:
+        raise ValueError(f"noisy {noisy.shape} and clean {clean.shape} must match")
+    if method not in DENOISERS:
+        raise ValueError(f"method must be one of {sorted(DENOISERS)}, got {method!r}")
+    score_window = window if window is not None else (float(clean.min()), float(clean.max()))
+    table: list[tuple[dict, float]] = []
+
+    def score(params: dict) -> float:
+        for p, s in table:
+            if p == params:
+                return s
+        s = psnr_in_window(denoise(noisy, method, **params), clean, score_window)
+        table.append((params, s))
+        return s
+
+    if grid is not None:
+        names = list(grid)
+        for values in itertools.product(*(grid[n] for n in names)):
+            score(dict(zip(names, (float(v) for v in values))))
+    else:
+        name = DENOISERS[method][0]
+        if method == "gaussian":
+            values = np.geomspace(0.3, 4.0, 7)
+        else:
+            sigma = float(np.std(np.clip(noisy, *score_window) - np.clip(clean, *score_window)))
+            values = max(sigma, 1e-6) * (np.geomspace(0.2, 3.0, 7) if method == "nlm"
+                                         else np.geomspace(0.05, 3.0, 7))
+        for _ in range(3):  # coarse grid, then two refinements around the best
+            scores = [score({name: float(v)}) for v in values]
+            i = int(np.argmax(scores))
+            lo = values[i - 1] if i > 0 else values[0] ** 2 / values[1]
+            hi = values[i + 1] if i < len(values) - 1 else values[-1] ** 2 / values[-2]
+            values = np.geomspace(lo, hi, 5)
+    best = max(table, key=lambda row: row[1])[0]
+    return dict(best), table
+
+
+# --------------------------------------------------------------------------------------
+# Super-resolution: bicubic interpolation on the right grid
+# --------------------------------------------------------------------------------------
+
+def _keys(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys' cubic convolution kernel (IEEE TASSP 1981), a = -0.5: 'bicubic'."""
+    t = np.abs(t)
+    return np.where(t <= 1, (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1,
+                    np.where(t < 2, a * (t ** 3 - 5 * t ** 2 + 8 * t - 4), 0.0))
+
+
+def _cubic_matrix(n_out: int, n_in: int, align: str) -> np.ndarray:
+    """(n_out, n_in) matrix of cubic interpolation weights (periodic boundary)."""
+    i = np.arange(n_out)
+    if align == "kspace":  # DFT sample positions: index n//2 is the centre of both grids
+        u = n_in // 2 + (i - n_out // 2) * n_in / n_out
+    elif align == "blocks":  # pixel m covers the block of fine pixels around its centre
+        u = (i + 0.5) * n_in / n_out - 0.5
+    else:
+        raise ValueError(f"align must be 'kspace' or 'blocks', got {align!r}")
+    j0 = np.floor(u).astype(int)
+    m = np.zeros((n_out, n_in))
+    for tap in range(-1, 3):
+        np.add.at(m, (i, (j0 + tap) % n_in), _keys(u - (j0 + tap)))
+    return m
+
+
+def bicubic_upsample(low_res: np.ndarray, factor: float, shape: tuple[int, int] | None = None,
+                     align: str = "kspace") -> np.ndarray:
+    """Bicubic interpolation (Keys, a = -0.5, the usual super-resolution baseline) from a
+    low-resolution image onto the fine grid, with the two grids aligned correctly.
+
+    align="kspace" (default) matches :func:`i2i_keras.physics.kspace_truncate` with
+    ``keep_size=False``: a low-resolution MR image is the DFT of the central k-space,
+    so its pixel n//2 sits on the fine pixel N//2 (for an integer factor, pixel m on
+    fine pixel factor·m). align="blocks" matches :func:`i2i_keras.physics.downsample`
+    and ``skimage.transform.resize``: each coarse pixel is centred on the block of
+    fine pixels it covers. The wrong convention shifts the result by
+    (factor - 1)/2 fine pixels (1.5 px at x4) and costs a few dB of PSNR, an unfair
+    handicap for the baseline. The boundary is periodic, like the DFT's.
+
+    low_res: (N, h, w) or (h, w). factor: upsampling factor; the output is
+    (round(h·factor), round(w·factor)) unless ``shape`` gives it (use the original
+    size when round(H / factor) was not exact). Returns float32.
+
+    >>> from i2i_keras import physics
+    >>> img = np.random.default_rng(0).random((64, 64))
+    >>> bicubic_upsample(physics.kspace_truncate(img, 4, keep_size=False), 4).shape
+    (64, 64)
+    """
+    x = np.asarray(low_res, np.float64)
+    single = x.ndim == 2
+    x = x[None] if single else x
+    h, w = x.shape[-2:]
+    out_h, out_w = shape if shape is not None else (int(round(h * factor)),
+                                                   int(round(w * factor)))
+    my, mx = _cubic_matrix(out_h, h, align), _cubic_matrix(out_w, w, align)
+    out = np.einsum("ij,njk,lk->nil", my, x, mx).astype(np.float32)
+    return out[0] if single else out

@@ -169,6 +169,35 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
 
 
+def cached(name: str, make, **params) -> dict[str, np.ndarray]:
+    """``make(**params)`` (a dict of arrays), stored once in ``$I2I_DATA_DIR/cache``.
+
+    Simulating a training set (CT projections, many doses) can take minutes; the second
+    run of a notebook should not pay again. The file name carries a hash of ``name``
+    and ``params``, so changing any parameter makes a new file. Delete the folder to
+    start afresh. Set I2I_NO_CACHE=1 to always recompute.
+
+    >>> d = cached("demo", lambda n: {"x": np.arange(n)}, n=3)  # doctest: +SKIP
+    """
+    import hashlib
+    import json
+    import os
+
+    from .downloads import data_dir
+
+    key = hashlib.sha1(json.dumps([name, params], sort_keys=True, default=str).encode())
+    path = data_dir() / "cache" / f"{name}-{key.hexdigest()[:12]}.npz"
+    if path.exists() and os.environ.get("I2I_NO_CACHE") != "1":
+        with np.load(path) as f:
+            return {k: f[k] for k in f.files}
+    result = make(**params)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **result)
+    tmp.replace(path)  # a crash while writing leaves no half file behind
+    return result
+
+
 # Loaders of the real open data sets that data_scripts/ downloads (LoDoPaB-CT, IXI,
 # SynthRAD2023): each turns its data set's own layout into the arrays used above.
 from .loaders import (  # noqa: E402,F401

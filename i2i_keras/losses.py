@@ -1,8 +1,11 @@
 """Losses, written with ``keras.ops`` so they run on every Keras backend.
 
-Adversarial losses come as one family: :func:`adversarial_loss` returns the pair
-(discriminator loss, generator loss) for a kind, each a function of discriminator
-logits.
+Pixel losses (:func:`l1`, :func:`l2`), structure losses (:func:`ssim_loss`,
+:func:`gradient_difference`) and a feature loss (:class:`PerceptualLoss`) take
+(y_true, y_pred) images (B, H, W, C) in [-1, 1] and return a scalar; :func:`get` makes
+one from a name or a weighted mix. Adversarial losses come as one family:
+:func:`adversarial_loss` returns the pair (discriminator loss, generator loss) for a
+kind, each a function of discriminator logits.
 
 Example
 -------
@@ -14,16 +17,23 @@ Example
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
 from keras import ops
 
 GAN_LOSSES = ("vanilla", "lsgan", "hinge")
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
 def l1(y_true, y_pred):
     """Mean absolute error over all pixels (a scalar)."""
     return ops.mean(ops.abs(y_true - y_pred))
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
 def l2(y_true, y_pred):
     """Mean squared error over all pixels (a scalar)."""
     return ops.mean(ops.square(y_true - y_pred))
@@ -70,3 +80,262 @@ def adversarial_loss(kind: str = "vanilla"):
     else:
         raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, got {kind!r}")
     return d_loss, g_loss
+
+
+# --------------------------------------------------------------------------------------
+# Structure: SSIM and gradient difference
+# --------------------------------------------------------------------------------------
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5):
+    x = np.arange(size, dtype="float32") - (size - 1) / 2.0
+    g = np.exp(-0.5 * (x / sigma) ** 2)
+    return (g / g.sum()).astype("float32")
+
+
+def _blur_valid(stack, window):
+    """Separable 'valid' filtering of (B, H, W, C) images by a 1D window, channel by
+    channel: the local means that SSIM compares, away from the border."""
+    shape = ops.shape(stack)
+    h, w = shape[1], shape[2]
+    x = ops.reshape(ops.transpose(stack, (0, 3, 1, 2)), (-1, h, w, 1))
+    k = ops.convert_to_tensor(window)
+    x = ops.conv(x, ops.reshape(k, (-1, 1, 1, 1)), padding="valid")
+    return ops.conv(x, ops.reshape(k, (1, -1, 1, 1)), padding="valid")
+
+
+def ssim(y_true, y_pred, data_range: float = 2.0, window_size: int = 11, sigma: float = 1.5,
+         k1: float = 0.01, k2: float = 0.03):
+    """Mean structural similarity (Wang et al., IEEE TIP 2004), differentiable.
+
+    SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x² + mu_y² + C1)(s_x² + s_y² + C2)),
+    with local statistics under an 11 x 11 Gaussian window (sigma 1.5 px) and
+    C1 = (k1 L)², C2 = (k2 L)², L = ``data_range`` (2.0 for images in [-1, 1]).
+    Averaged over the pixels whose window lies inside the image (5 px from each
+    border), over channels and over the batch: the same number as scikit-image's
+    ``structural_similarity(..., data_range=L, gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False)`` up to float32 rounding (tests: |diff| < 2e-4).
+
+    y_true, y_pred: (B, H, W, C) or (B, H, W), H and W >= window_size. Returns a scalar
+    in [-1, 1]; 1 means identical.
+
+    >>> x = np.random.default_rng(0).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
+    >>> round(float(ssim(x, x)), 4)
+    1.0
+    """
+    y_true = ops.cast(y_true, "float32")
+    y_pred = ops.cast(y_pred, "float32")
+    if len(y_true.shape) == 3:
+        y_true, y_pred = y_true[..., None], y_pred[..., None]
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    stats = _blur_valid(ops.concatenate([y_true, y_pred, y_true * y_true, y_pred * y_pred,
+                                         y_true * y_pred], axis=0),
+                        _gaussian_window(window_size, sigma))
+    mu_x, mu_y, xx, yy, xy = ops.split(stats, 5, axis=0)
+    var_x, var_y, cov = xx - mu_x * mu_x, yy - mu_y * mu_y, xy - mu_x * mu_y
+    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)
+         / ((mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)))
+    return ops.mean(s)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+def ssim_loss(y_true, y_pred):
+    """1 - :func:`ssim` over [-1, 1] images (data range 2): 0 for identical images."""
+    return 1.0 - ssim(y_true, y_pred, data_range=2.0)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+def gradient_difference(y_true, y_pred):
+    """Gradient difference loss (Mathieu et al., ICLR 2016), alpha = 1:
+
+        mean | |d_y t| - |d_y p| | + mean | |d_x t| - |d_x p| |
+
+    with d_y, d_x the differences between vertical and horizontal neighbours. It
+    penalises edges the prediction blurs (or invents), which a pixel loss lets
+    through; add it to L1 with a weight of about 1. Inputs (B, H, W[, C]); a scalar.
+
+    >>> t = np.zeros((1, 8, 8, 1), "float32"); t[:, :, 4:] = 1.0
+    >>> float(gradient_difference(t, 0.5 * t))   # the edge is half as steep
+    0.0625
+    """
+    def diffs(x):
+        return (ops.abs(x[:, 1:, :] - x[:, :-1, :]), ops.abs(x[:, :, 1:] - x[:, :, :-1]))
+
+    (ty, tx), (py, px) = diffs(y_true), diffs(y_pred)
+    return ops.mean(ops.abs(ty - py)) + ops.mean(ops.abs(tx - px))
+
+
+# --------------------------------------------------------------------------------------
+# Perceptual (feature) loss
+# --------------------------------------------------------------------------------------
+
+FEATURE_NET_PATH = Path(__file__).resolve().parent / "weights" / "feature_net.keras"
+FEATURE_NET_LAYERS = ("block1_conv2", "block2_conv2", "block3_conv2")
+VGG19_LAYERS = ("block2_conv2", "block5_conv4")  # SRGAN's VGG22 and VGG54
+_IMAGENET_BGR_MEAN = (103.939, 116.779, 123.68)
+
+
+def vgg_feature_model(weights_path: str | os.PathLike,
+                      layer_names: tuple[str, ...] = VGG19_LAYERS) -> keras.Model:
+    """VGG19 feature maps of single-channel [-1, 1] images, from weights on disk.
+
+    Nothing is downloaded: give the path of Keras' ImageNet VGG19 weights without the
+    classifier, ``vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5`` (80 MB; fetch it
+    once on a machine with internet from the URL in ``keras.applications.vgg19``). The
+    grey image is mapped [-1, 1] -> [0, 255], repeated to three channels and
+    preprocessed as VGG was trained (ImageNet mean subtracted, "caffe" mode; for a
+    grey image the RGB->BGR swap changes nothing), then run through
+    ``keras.applications.VGG19(weights=weights_path, include_top=False)``.
+
+    Returns a frozen model (B, H, W, 1) -> [one (B, h, w, c) map per layer name];
+    use it as ``PerceptualLoss(vgg_feature_model(path))``. The default layers are
+    SRGAN's VGG22 and VGG54 (Ledig et al. 2017); WGAN-VGG for low-dose CT (Yang et al.
+    2018) uses "block5_conv4" alone.
+
+    >>> loss = PerceptualLoss(vgg_feature_model("vgg19_notop.h5"))  # doctest: +SKIP
+    """
+    path = Path(weights_path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"VGG19 weights not found at {str(path)!r}. Download "
+            "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 once (see "
+            "keras.applications.vgg19.WEIGHTS_PATH_NO_TOP) and give its path; or use "
+            "PerceptualLoss() with the feature network shipped with i2i_keras.")
+    vgg = keras.applications.VGG19(weights=str(path), include_top=False,
+                                   input_shape=(None, None, 3))
+    grey = keras.Input((None, None, 1), name="image")
+    rgb = ops.repeat((grey + 1.0) * 127.5, 3, axis=-1)
+    bgr = rgb - ops.convert_to_tensor(np.array(_IMAGENET_BGR_MEAN, "float32"))
+    features = keras.Model(vgg.inputs, [vgg.get_layer(n).output for n in layer_names])
+    model = keras.Model(grey, features(bgr), name="vgg19_features")
+    model.trainable = False
+    # How to rebuild it: lets a trainer compiled with PerceptualLoss(model) be saved.
+    model.i2i_source = {"vgg19": str(path), "layer_names": list(layer_names)}
+    return model
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class PerceptualLoss:
+    """Feature (perceptual) loss (Johnson et al. 2016): the distance between the
+    feature maps a fixed network computes from the target and from the prediction.
+
+    A pixel loss rewards the mean of all plausible answers, which is blurred; a
+    feature loss compares edges and textures, so it keeps them (at some cost in PSNR).
+
+    feature_model: None for the small network shipped with i2i_keras
+    (``weights/feature_net.keras``: a 6-layer VGG-style net trained by
+    ``data_scripts/train_feature_net.py`` to name the tissue at the centre of 32 x 32
+    patches of phantom CT and MR); or the path of a saved ``.keras`` model; or a Keras
+    model, e.g. :func:`vgg_feature_model` for ImageNet VGG19 weights you have on disk.
+    layer_names: the layers whose outputs are compared (default: the shipped net's
+    three blocks; for a model given without names, its own outputs).
+    weights: one weight per layer (default 1 each). distance: "l2" (mean squared
+    difference per layer) or "l1".
+
+    Call with (y_true, y_pred), single-channel images (B, H, W, 1) in [-1, 1] (CT
+    normalised by a window, MR by :func:`i2i_keras.datasets.normalize_mr`); returns a
+    scalar, differentiable in y_pred. The feature network is frozen.
+
+    >>> loss = PerceptualLoss()
+    >>> x = np.zeros((1, 32, 32, 1), "float32")
+    >>> float(loss(x, x))
+    0.0
+    """
+
+    def __init__(self, feature_model: keras.Model | str | os.PathLike | None = None,
+                 layer_names: list[str] | tuple[str, ...] | None = None,
+                 weights: list[float] | tuple[float, ...] | None = None,
+                 distance: str = "l2"):
+        if distance not in ("l1", "l2"):
+            raise ValueError(f"distance must be 'l1' or 'l2', got {distance!r}")
+        # What get_config records to rebuild the features: None (the shipped net), a
+        # path, or a VGG19 recipe; a model given in memory has no record.
+        self._source = getattr(feature_model, "i2i_source", None)
+        if feature_model is None or isinstance(feature_model, (str, os.PathLike)):
+            path = FEATURE_NET_PATH if feature_model is None else Path(feature_model)
+            if not path.is_file():
+                hint = " (run data_scripts/train_feature_net.py)" if feature_model is None else ""
+                raise FileNotFoundError(f"feature network not found at {str(path)!r}{hint}")
+            if feature_model is None:
+                layer_names = FEATURE_NET_LAYERS if layer_names is None else layer_names
+            else:
+                self._source = str(feature_model)
+            feature_model = keras.saving.load_model(path, compile=False)
+        elif self._source is None:
+            self._source = "in memory"
+        if layer_names is not None:
+            outputs = [feature_model.get_layer(n).output for n in layer_names]
+            feature_model = keras.Model(feature_model.inputs, outputs, name="features")
+        feature_model.trainable = False
+        n_out = len(feature_model.outputs)
+        self.layer_names = None if layer_names is None else list(layer_names)
+        self.weights = [1.0] * n_out if weights is None else [float(w) for w in weights]
+        if len(self.weights) != n_out:
+            raise ValueError(f"{len(self.weights)} weights for {n_out} feature layers")
+        self.distance, self.model = distance, feature_model
+
+    def __call__(self, y_true, y_pred):
+        f_true = self.model(ops.cast(y_true, "float32"), training=False)
+        f_pred = self.model(ops.cast(y_pred, "float32"), training=False)
+        if not isinstance(f_true, (list, tuple)):
+            f_true, f_pred = [f_true], [f_pred]
+        total = 0.0
+        for w, a, b in zip(self.weights, f_true, f_pred):
+            d = ops.abs(a - b) if self.distance == "l1" else ops.square(a - b)
+            total = total + w * ops.mean(ops.cast(d, "float32"))
+        return total
+
+    def get_config(self) -> dict:
+        if self._source == "in memory":
+            raise TypeError("a PerceptualLoss built on a model in memory cannot be saved; "
+                            "save the feature model as .keras and pass its path instead")
+        return {"feature_model": self._source, "layer_names": self.layer_names,
+                "weights": self.weights, "distance": self.distance}
+
+    @classmethod
+    def from_config(cls, config: dict) -> PerceptualLoss:
+        config = dict(config)
+        source = config.pop("feature_model")
+        if isinstance(source, dict):  # a VGG19 recipe, see vgg_feature_model
+            source = vgg_feature_model(source["vgg19"], tuple(source["layer_names"]))
+        return cls(source, **config)
+
+
+# --------------------------------------------------------------------------------------
+# Losses by name
+# --------------------------------------------------------------------------------------
+
+PIXEL_LOSSES = ("l1", "l2", "ssim", "gradient_difference", "perceptual")
+
+
+def get(identifier):
+    """A loss function from a name, a {name: weight} mix, or a callable (returned as is).
+
+    Names: "l1", "l2", "ssim" (:func:`ssim_loss`), "gradient_difference", "perceptual"
+    (:class:`PerceptualLoss` with the shipped feature network). A dict sums weighted
+    terms, e.g. ``{"l1": 0.84, "ssim": 0.16}`` (the mix of Zhao et al., IEEE TCI 2017)
+    or ``{"l1": 1.0, "perceptual": 0.1}``. Names and dicts save with a trainer as
+    they are; a callable saves if Keras can serialise it (a registered function, a
+    :class:`PerceptualLoss` built from a path).
+
+    >>> float(get({"l1": 1.0, "l2": 2.0})(np.zeros((1, 2, 2, 1)), np.ones((1, 2, 2, 1))))
+    3.0
+    """
+    if isinstance(identifier, dict):
+        terms = [(get(name), float(w)) for name, w in identifier.items()]
+
+        def weighted_sum(y_true, y_pred):
+            return sum(w * fn(y_true, y_pred) for fn, w in terms)
+
+        return weighted_sum
+    if isinstance(identifier, str):
+        if identifier == "perceptual":
+            return PerceptualLoss()
+        table = {"l1": l1, "l2": l2, "ssim": ssim_loss,
+                 "gradient_difference": gradient_difference}
+        if identifier not in table:
+            raise ValueError(f"unknown loss {identifier!r}; names: {PIXEL_LOSSES}, a "
+                             "{name: weight} dict, or a callable(y_true, y_pred)")
+        return table[identifier]
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"loss must be a name, a dict or a callable, got {identifier!r}")

@@ -1,6 +1,6 @@
-"""Networks: the U-Net generator and the PatchGAN discriminator.
+"""Networks: the U-Net generator, the PatchGAN discriminator and SRCNN.
 
-Both are plain functional ``keras.Model`` objects made of built-in Keras layers, so a
+All are plain functional ``keras.Model`` objects made of built-in Keras layers, so a
 trained network saves and loads as a ``.keras`` file with no custom code, on any
 Keras 3 backend.
 
@@ -149,3 +149,40 @@ def receptive_field(n_layers: int) -> int:
     for stride in [1, 1] + [2] * n_layers:  # walk back from the output: 4x4 kernels
         rf = rf * stride + (4 - stride)
     return rf
+
+
+def srcnn(input_shape=(None, None, 1), filters=(64, 32), kernel_sizes=(9, 5, 5),
+          residual: bool = False, name: str = "srcnn") -> keras.Model:
+    """SRCNN (Dong et al., ECCV 2014 / TPAMI 2016): super-resolution by three convolutions.
+
+    The network works on the low-resolution image already interpolated to the target
+    grid (e.g. :func:`i2i_keras.baselines.bicubic_upsample`), so input and output have
+    the same size: patch extraction (9 x 9, 64 filters, ReLU), non-linear mapping
+    (5 x 5, 32, ReLU; the 2014 paper's 1 x 1 is ``kernel_sizes=(9, 1, 5)``) and
+    reconstruction (5 x 5, linear). Padding is "same" (the paper used "valid").
+
+    input_shape: (H, W, C), None for any size. filters: widths of the hidden layers;
+    kernel_sizes: one more than filters. residual: output = input + f(input), the last
+    layer initialised to zero so the untrained network returns the interpolated input
+    (it then learns only the missing detail, as VDSR does).
+
+    Input (B, H, W, C) -> output (B, H, W, C), linear.
+
+    >>> srcnn().count_params()
+    57281
+    """
+    if len(kernel_sizes) != len(filters) + 1:
+        raise ValueError(f"kernel_sizes needs one entry more than filters (the output "
+                         f"layer), got {len(kernel_sizes)} and {len(filters)}")
+    inputs = keras.Input(input_shape, name="input")
+    x = inputs
+    for i, (f, k) in enumerate(zip(filters, kernel_sizes), start=1):
+        x = layers.Conv2D(f, k, padding="same", activation="relu", name=f"conv{i}")(x)
+    channels = input_shape[-1]
+    if residual:
+        x = layers.Conv2D(channels, kernel_sizes[-1], padding="same",
+                          kernel_initializer="zeros", name="correction")(x)
+        outputs = layers.Add(name="output")([inputs, x])
+    else:
+        outputs = layers.Conv2D(channels, kernel_sizes[-1], padding="same", name="output")(x)
+    return keras.Model(inputs, outputs, name=name)

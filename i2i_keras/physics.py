@@ -418,36 +418,73 @@ def low_dose_ct(image_hu: np.ndarray, photons: float | None = LODOPAB_PHOTONS, *
         >>> quarter = low_dose_ct(head.ct(seed=0), photons=1e4,
         ...                       pixel_size_mm=head.pixel_mm, seed=1)
     """
-    hu = require_float(image_hu, "image_hu", "CT numbers in HU")
-    hu = _float(hu, "image_hu")
-    if hu.ndim < 2 or hu.shape[-1] != hu.shape[-2]:
-        raise ValueError(f"image_hu must be square (..., N, N), got {hu.shape}")
-    size = hu.shape[-1]
-    ct = ct or ParallelBeamCT(size, n_angles, pixel_size_mm=pixel_size_mm)
-    if ct.image_size != size:
-        raise ValueError(f"ct is for {ct.image_size}² images, image_hu is {size}²")
-    if photons is not None and photons <= 0:
-        raise ValueError(f"photons must be positive, got {photons}")
+    ct = _geometry_for(image_hu, ct, n_angles, pixel_size_mm)
+    transmission = ct_transmission(image_hu, ct, oversample)
+    return _reconstruct(transmission, ct, photons, filter, _rng(seed), return_sinogram)
+
+
+def _geometry_for(image_hu, ct: ParallelBeamCT | None, n_angles: int,
+                  pixel_size_mm: float) -> ParallelBeamCT:
+    shape = np.shape(image_hu)
+    if len(shape) < 2 or shape[-1] != shape[-2]:
+        raise ValueError(f"image_hu must be square (..., N, N), got {shape}")
+    ct = ct or ParallelBeamCT(shape[-1], n_angles, pixel_size_mm=pixel_size_mm)
+    if ct.image_size != shape[-1]:
+        raise ValueError(f"ct is for {ct.image_size}² images, image_hu is {shape[-1]}²")
+    return ct
+
+
+def ct_transmission(image_hu: np.ndarray, ct: ParallelBeamCT, oversample: int = 2) -> np.ndarray:
+    """Noise-free detector transmission exp(-line integral), (..., n_angles, n_det).
+
+    HU -> mu (clipped at 0), bilinear up-sampling to an ``oversample`` times finer grid,
+    projection there, and each detector bin averaging the transmitted intensity over
+    its sub-bins. The expensive, dose-independent half of :func:`low_dose_ct`: compute
+    it once, then draw as many doses as you like with :func:`simulate_doses`.
+    """
+    hu = _float(require_float(image_hu, "image_hu", "CT numbers in HU"), "image_hu")
     if int(oversample) != oversample or oversample < 1:
         raise ValueError(f"oversample must be a positive integer, got {oversample}")
     oversample = int(oversample)
     mu = np.clip(hu_to_mu(hu.astype(np.float32)), 0.0, None)
-    if oversample > 1:
-        zoom = (1,) * (mu.ndim - 2) + (oversample, oversample)
-        mu = ndimage.zoom(mu, zoom, order=1, grid_mode=True, mode="nearest")
-        line = ct.finer(oversample).A(mu)
-        lead = line.shape[:-1]
-        transmission = np.exp(-line).reshape(*lead, ct.n_detectors, oversample).mean(-1)
-    else:
-        transmission = np.exp(-ct.A(mu))
+    if oversample == 1:
+        return np.exp(-ct.A(mu))
+    zoom = (1,) * (mu.ndim - 2) + (oversample, oversample)
+    mu = ndimage.zoom(mu, zoom, order=1, grid_mode=True, mode="nearest")
+    line = ct.finer(oversample).A(mu)
+    return np.exp(-line).reshape(*line.shape[:-1], ct.n_detectors, oversample).mean(-1)
+
+
+def _reconstruct(transmission: np.ndarray, ct: ParallelBeamCT, photons: float | None,
+                 filter: str, rng: np.random.Generator, return_sinogram: bool = False):
+    """Poisson counts (or none), log with LoDoPaB's floor, FBP, back to HU."""
     if photons is None:
         sinogram = -np.log(transmission)
     else:
-        counts = _rng(seed).poisson(photons * transmission)
+        if photons <= 0:
+            raise ValueError(f"photons must be positive, got {photons}")
+        counts = rng.poisson(photons * transmission)
         sinogram = -np.log(np.maximum(counts, MIN_PHOTON_COUNT) / photons)
     sinogram = sinogram.astype(np.float32)
     recon_hu = mu_to_hu(ct.fbp(sinogram, filter=filter)).astype(np.float32)
     return (recon_hu, sinogram) if return_sinogram else recon_hu
+
+
+def simulate_doses(image_hu: np.ndarray, photons: dict[str, float | None], *,
+                   ct: ParallelBeamCT | None = None, pixel_size_mm: float = 1.0,
+                   n_angles: int = 360, oversample: int = 2, filter: str = "ramp",
+                   seed: int | np.random.Generator | None = None) -> dict[str, np.ndarray]:
+    """Several doses of the same scan: {name: reconstruction in HU (..., N, N)}.
+
+    photons: {name: blank-scan count per bin and view, or None for noise-free}, e.g.
+    ``{"truth": None, "normal": 1e5, "quarter": 2.5e4}``. The projection is computed
+    once (see :func:`ct_transmission`) and each dose draws its own Poisson noise, as
+    :func:`low_dose_ct` would; a batch of images shares one sparse-matrix product.
+    """
+    ct = _geometry_for(image_hu, ct, n_angles, pixel_size_mm)
+    transmission = ct_transmission(image_hu, ct, oversample)
+    rng = _rng(seed)
+    return {name: _reconstruct(transmission, ct, n, filter, rng) for name, n in photons.items()}
 
 
 # --------------------------------------------------------------------------------------
