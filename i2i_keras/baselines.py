@@ -183,9 +183,8 @@ def denoise(images: np.ndarray, method: str, **params) -> np.ndarray:
     x = np.asarray(images, np.float64)
     single = x.ndim == 2
     x = x[None] if single else x
-    # Filter in units of 1000 HU (values of order 1, as scikit-image expects).
-    lo, scale = 0.0, 1000.0
-    x = (x - lo) / scale
+    scale = 1000.0  # filter in units of 1000 HU: values of order 1, as skimage expects
+    x = x / scale
     if method == "gaussian":
         out = ndimage.gaussian_filter(x, (0, params["sigma"], params["sigma"]))
     elif method == "nlm":
@@ -195,7 +194,7 @@ def denoise(images: np.ndarray, method: str, **params) -> np.ndarray:
     else:
         out = np.stack([restoration.denoise_tv_chambolle(s, weight=params["weight"] / scale)
                         for s in x])
-    out = (out * scale + lo).astype(np.float32)
+    out = (out * scale).astype(np.float32)
     return out[0] if single else out
 
 
@@ -241,7 +240,7 @@ def tune_denoiser(method: str, noisy: np.ndarray, clean: np.ndarray,
     if grid is not None:
         names = list(grid)
         for values in itertools.product(*(grid[n] for n in names)):
-            score(dict(zip(names, (float(v) for v in values))))
+            score({n: getattr(v, "item", lambda v=v: v)() for n, v in zip(names, values)})
     else:
         name = DENOISERS[method][0]
         if method == "gaussian":

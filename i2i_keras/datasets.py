@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import io
+from .io import I2IDataError, require_float
+
 
 @dataclass(frozen=True)
 class IntensityWindow:
@@ -44,8 +47,11 @@ class IntensityWindow:
         return float(self.high - self.low)
 
     def normalize(self, x) -> np.ndarray:
-        """Physical values (any shape) → float32, with low → -1 and high → +1."""
-        x = np.asarray(x, dtype=np.float64)
+        """Physical values (any shape, float) → float32, with low → -1 and high → +1.
+
+        Integer arrays are refused: they are usually stored DICOM values that still
+        need their rescale slope and intercept (see :mod:`i2i_keras.io`)."""
+        x = np.asarray(require_float(x, "values", f"values in {self.unit}"), np.float64)
         return ((x - self.low) * (2.0 / self.range) - 1.0).astype(np.float32)
 
     def denormalize(self, y) -> np.ndarray:
@@ -72,19 +78,15 @@ def normalize_mr(mr: np.ndarray, percentile: float = 99.5) -> np.ndarray:
 
 def _as_float_images(x, name: str) -> np.ndarray:
     """Check a stack of images: a float array, finite, at least (N, H, W)."""
-    x = np.asarray(x)
+    x = require_float(x, name, "normalised or physical values")
     if x.ndim < 3:
-        raise ValueError(f"{name}: expected a stack of images (N, H, W[, C]), got shape "
-                         f"{x.shape}; add a leading axis with x[None] for one image")
-    if not np.issubdtype(x.dtype, np.floating):
-        raise TypeError(f"{name}: expected floating-point values (HU or normalised), got "
-                        f"{x.dtype}; convert with x.astype('float32') after applying the "
-                        "DICOM rescale slope/intercept (i2i_keras.io does this)")
+        raise I2IDataError(f"{name}: expected a stack of images (N, H, W[, C]), got shape "
+                           f"{x.shape}; add a leading axis with x[None] for one image")
     bad = ~np.isfinite(x)
     if bad.any():
         where = np.unique(np.nonzero(bad)[0])[:5].tolist()
-        raise ValueError(f"{name}: {int(bad.sum())} NaN/Inf values (in images {where}...); "
-                         "fix or drop those images before training")
+        raise I2IDataError(f"{name}: {int(bad.sum())} NaN/Inf values (in images {where}...); "
+                           "fix or drop those images before training")
     return x
 
 
@@ -115,13 +117,11 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
 
 
 def check_pair(x: np.ndarray, y: np.ndarray, names=("input", "target")) -> tuple:
-    """Check that two image stacks form pairs: float, finite, same count and size."""
+    """Check that two image stacks form pairs: float, finite, same count and size (the
+    channels may differ). Returns both as float32 (N, H, W, C)."""
     x = _with_channels(_as_float_images(x, names[0]))
     y = _with_channels(_as_float_images(y, names[1]))
-    if x.shape[:3] != y.shape[:3]:
-        raise ValueError(f"{names[0]} {x.shape} and {names[1]} {y.shape} do not pair: the "
-                         "number of images and their height and width must agree; resample "
-                         "one onto the other's grid first")
+    io.check_pair(x[..., 0], y[..., 0], names=names)
     return x.astype(np.float32), y.astype(np.float32)
 
 
@@ -173,8 +173,9 @@ def cached(name: str, make, **params) -> dict[str, np.ndarray]:
     """``make(**params)`` (a dict of arrays), stored once in ``$I2I_DATA_DIR/cache``.
 
     Simulating a training set (CT projections, many doses) can take minutes; the second
-    run of a notebook should not pay again. The file name carries a hash of ``name``
-    and ``params``, so changing any parameter makes a new file. Delete the folder to
+    run of a notebook should not pay again. The file name carries a hash of ``name``,
+    ``params`` and the phantom generator's version, so changing any of them makes a new
+    file. Delete the folder to
     start afresh. Set I2I_NO_CACHE=1 to always recompute.
 
     >>> d = cached("demo", lambda n: {"x": np.arange(n)}, n=3)  # doctest: +SKIP
@@ -184,8 +185,10 @@ def cached(name: str, make, **params) -> dict[str, np.ndarray]:
     import os
 
     from .downloads import data_dir
+    from .phantoms import VERSION
 
-    key = hashlib.sha1(json.dumps([name, params], sort_keys=True, default=str).encode())
+    key = hashlib.sha1(json.dumps([name, VERSION, params], sort_keys=True,
+                                  default=str).encode())
     path = data_dir() / "cache" / f"{name}-{key.hexdigest()[:12]}.npz"
     if path.exists() and os.environ.get("I2I_NO_CACHE") != "1":
         with np.load(path) as f:

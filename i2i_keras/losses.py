@@ -18,6 +18,7 @@ Example
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -154,8 +155,8 @@ def gradient_difference(y_true, y_pred):
     through; add it to L1 with a weight of about 1. Inputs (B, H, W[, C]); a scalar.
 
     >>> t = np.zeros((1, 8, 8, 1), "float32"); t[:, :, 4:] = 1.0
-    >>> float(gradient_difference(t, 0.5 * t))   # the edge is half as steep
-    0.0625
+    >>> round(float(gradient_difference(t, 0.5 * t)), 4)  # edge half as steep: 0.5 / 7
+    0.0714
     """
     def diffs(x):
         return (ops.abs(x[:, 1:, :] - x[:, :-1, :]), ops.abs(x[:, :, 1:] - x[:, :, :-1]))
@@ -187,9 +188,11 @@ def vgg_feature_model(weights_path: str | os.PathLike,
     ``keras.applications.VGG19(weights=weights_path, include_top=False)``.
 
     Returns a frozen model (B, H, W, 1) -> [one (B, h, w, c) map per layer name];
-    use it as ``PerceptualLoss(vgg_feature_model(path))``. The default layers are
+    use it as ``PerceptualLoss(vgg_feature_model(path))`` (a trainer compiled with it
+    saves the path and layers, not the 80 MB of weights). The default layers are
     SRGAN's VGG22 and VGG54 (Ledig et al. 2017); WGAN-VGG for low-dose CT (Yang et al.
-    2018) uses "block5_conv4" alone.
+    2018) uses "block5_conv4" alone. VGG features are large numbers: weight the loss
+    down (SRGAN scales it by 1/12.75² ~ 0.006) so it does not drown the pixel loss.
 
     >>> loss = PerceptualLoss(vgg_feature_model("vgg19_notop.h5"))  # doctest: +SKIP
     """
@@ -233,7 +236,10 @@ class PerceptualLoss:
 
     Call with (y_true, y_pred), single-channel images (B, H, W, 1) in [-1, 1] (CT
     normalised by a window, MR by :func:`i2i_keras.datasets.normalize_mr`); returns a
-    scalar, differentiable in y_pred. The feature network is frozen.
+    scalar, differentiable in y_pred. The feature network is frozen. Scale: with the
+    shipped network, CT in the window [-160, 240] HU with 25 HU noise scores about 0.02
+    (its L1 is 0.1), the same image blurred by 1 px about 0.13 (L1 0.26): relative to
+    L1 it punishes blur more than noise, which is the point.
 
     >>> loss = PerceptualLoss()
     >>> x = np.zeros((1, 32, 32, 1), "float32")
@@ -249,7 +255,9 @@ class PerceptualLoss:
             raise ValueError(f"distance must be 'l1' or 'l2', got {distance!r}")
         # What get_config records to rebuild the features: None (the shipped net), a
         # path, or a VGG19 recipe; a model given in memory has no record.
-        self._source = getattr(feature_model, "i2i_source", None)
+        source = getattr(feature_model, "i2i_source", None)
+        self._source = None if source is None else {"vgg19": str(source["vgg19"]),
+                                                     "layer_names": list(source["layer_names"])}
         if feature_model is None or isinstance(feature_model, (str, os.PathLike)):
             path = FEATURE_NET_PATH if feature_model is None else Path(feature_model)
             if not path.is_file():
@@ -307,7 +315,7 @@ class PerceptualLoss:
 PIXEL_LOSSES = ("l1", "l2", "ssim", "gradient_difference", "perceptual")
 
 
-def get(identifier):
+def get(identifier: str | dict[str, float] | Callable) -> Callable:
     """A loss function from a name, a {name: weight} mix, or a callable (returned as is).
 
     Names: "l1", "l2", "ssim" (:func:`ssim_loss`), "gradient_difference", "perceptual"

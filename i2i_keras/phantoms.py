@@ -38,6 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+# Bump when a change to the generator changes the images a seed gives: cached data sets
+# (datasets.cached) include it in their key, so none is reused across versions.
+VERSION = 2
+
 # --------------------------------------------------------------------------------------
 # Tissue table
 # --------------------------------------------------------------------------------------
@@ -487,8 +491,10 @@ def head_slice(size: int = 128, seed: int = 0, z: float = 0.0, fov_mm: float = 2
     # (tissue composition drives both), and for bone an independent field that MR
     # cannot see (bone density is invisible on spin-echo MR).
     shared = np.zeros((n, n), np.float32)
-    shared[i0:i1, j0:j1] = (0.8 * smooth_field(rng, ys, xs, 6.0)
-                            + 0.6 * smooth_field(rng, ys, xs, 1.2, 96))
+    # Many waves: with a few dozen, the sum of waves of similar wavelength shows as a
+    # visible lattice (a quasi-crystal), which real tissue does not have.
+    shared[i0:i1, j0:j1] = (0.8 * smooth_field(rng, ys, xs, 6.0, 128)
+                            + 0.6 * smooth_field(rng, ys, xs, 1.2, 384))
     hu_fine = _table("hu")[fine] + _table("hu_texture")[fine] * shared
     is_bone = np.isin(box, [TISSUES["cortical_bone"].label, TISSUES["marrow"].label])
     bone_hu = (_table("hu")[box] + _table("hu_texture")[box] * smooth_field(rng, ys, xs, 3.0))

@@ -689,7 +689,7 @@ def _fwhm_to_sigma(fwhm: float) -> float:
     return fwhm / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
-def low_count_pet(activity: np.ndarray, counts: float = 1e6, *,
+def low_count_pet(activity: np.ndarray, counts: float | None = 1e6, *,
                   psf_fwhm_mm: float | None = None, pixel_size_mm: float = 1.0,
                   seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Low-count PET image: optional scanner blur, then Poisson statistics on the counts.
@@ -704,7 +704,8 @@ def low_count_pet(activity: np.ndarray, counts: float = 1e6, *,
 
     Args:
         activity: (..., H, W) non-negative activity (any unit).
-        counts: expected total counts per image (dose x time x sensitivity).
+        counts: expected total counts per image (dose x time x sensitivity); None for
+            the noise-free (blurred) image, the truth a denoiser is scored against.
         psf_fwhm_mm: scanner resolution; None for no blur.
         pixel_size_mm: pixel spacing (mm), to convert the FWHM into pixels.
         seed: random seed or generator.
@@ -718,12 +719,14 @@ def low_count_pet(activity: np.ndarray, counts: float = 1e6, *,
     if np.any(activity < 0):
         raise I2IDataError("activity has negative values; PET activity must be >= 0 "
                            "(clip or shift the map first)")
-    if counts <= 0:
+    if counts is not None and counts <= 0:
         raise ValueError(f"counts must be positive, got {counts}")
     if psf_fwhm_mm:
         sigma = _fwhm_to_sigma(psf_fwhm_mm) / pixel_size_mm
         activity = ndimage.gaussian_filter(activity, (0,) * (activity.ndim - 2) + (sigma,) * 2,
                                            mode="constant")
+    if counts is None:
+        return activity.astype(np.float32)
     total = activity.sum(axis=(-2, -1), keepdims=True)
     if np.any(total <= 0):
         raise I2IDataError("an activity image is all zero; there is nothing to count")

@@ -158,8 +158,10 @@ class Pix2Pix(keras.Model):
 def _loss_config(loss) -> dict:
     """How a trainer's compile config records a loss: names and {name: weight} dicts as
     they are, callables through Keras serialisation when Keras can restore them."""
-    if isinstance(loss, (str, dict)):
+    if isinstance(loss, str):
         return {"spec": loss}
+    if isinstance(loss, dict):
+        return {"spec": {str(k): float(v) for k, v in loss.items()}}
     if isinstance(loss, types.FunctionType):
         name = keras.saving.get_registered_name(loss)
         if keras.saving.get_registered_object(name) is loss:

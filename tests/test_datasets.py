@@ -3,6 +3,7 @@ import pytest
 
 from i2i_keras import datasets
 from i2i_keras.datasets import CT_WINDOW
+from i2i_keras.io import I2IDataError
 
 
 def test_hu_round_trip_is_exact():
@@ -44,9 +45,9 @@ def test_augmentation_moves_both_images_together():
 
 def test_bad_pairs_get_clear_errors():
     good = np.zeros((2, 16, 16), np.float32)
-    with pytest.raises(ValueError, match="do not pair"):
+    with pytest.raises(I2IDataError, match="not on the same grid"):
         datasets.check_pair(good, np.zeros((2, 16, 8), np.float32))
-    with pytest.raises(TypeError, match="floating-point"):
+    with pytest.raises(I2IDataError, match="integer array"):
         datasets.check_pair(good, np.zeros((2, 16, 16), np.int16))
     bad = good.copy()
     bad[1, 3, 3] = np.nan

@@ -58,3 +58,15 @@ def test_conditional_patchgan_takes_condition_and_image():
     out = d.predict([np.zeros((1, 64, 64, 2), "f4"), np.zeros((1, 64, 64, 1), "f4")],
                     verbose=0)
     assert out.shape == (1, 16, 16, 1)
+
+
+def test_srcnn_keeps_the_size_and_its_residual_form_starts_as_identity():
+    net = models.srcnn()
+    assert net.count_params() == 57281  # 9-5-5 with 64 and 32 filters (Dong et al. 2016)
+    x = np.random.default_rng(0).normal(size=(2, 40, 24, 1)).astype(np.float32)
+    assert net.predict(x, verbose=0).shape == (2, 40, 24, 1)
+    res = models.srcnn((None, None, 2), filters=(8,), kernel_sizes=(5, 3), residual=True)
+    x2 = np.random.default_rng(1).normal(size=(1, 16, 16, 2)).astype(np.float32)
+    np.testing.assert_allclose(res.predict(x2, verbose=0), x2, atol=1e-6)
+    with pytest.raises(ValueError, match="one entry more"):
+        models.srcnn(kernel_sizes=(9, 5))
