@@ -18,15 +18,16 @@ import numpy as np
 from .io import window_limits
 
 
-def _show(ax, image, window=None, title: str = "", cmap: str = "gray"):
-    """One image: CT through a window in HU, anything else by percentiles."""
+def _show(ax, image, window=None, title: str = "", cmap: str = "gray", unit: str = "HU"):
+    """One image: through a window (level, width in ``unit``, or a CT preset name), or,
+    with window None, scaled to its own 1st-99th percentile."""
     image = np.asarray(image, dtype=np.float32)
     if window is None:
         vmin, vmax = np.percentile(image, [1, 99])
         label = ""
     else:
         vmin, vmax = window_limits(window)
-        label = f"\n[{vmin:g}, {vmax:g}] HU"
+        label = f"\n[{vmin:g}, {vmax:g}] {unit}"
     im = ax.imshow(image, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_title(title + label, fontsize=9)
     ax.axis("off")
@@ -62,11 +63,14 @@ def panel(inputs, outputs, targets, titles=("input", "output", "target"),
     return fig
 
 
-def compare(images: dict[str, np.ndarray], window="head", zoom=None, ncols: int | None = None):
+def compare(images: dict[str, np.ndarray], window="head", zoom=None, ncols: int | None = None,
+            unit: str = "HU"):
     """Several methods' results for one slice side by side, each titled by its key.
 
     images: {"MR": mr, "bulk density": ..., "pix2pix": ..., "CT": ...}; entries
-    whose key starts with "MR" are scaled by percentiles, the rest use ``window``.
+    whose key starts with "MR" are scaled by percentiles, the rest use ``window`` (a CT
+    preset name, or (level, width) in ``unit``: give MR results one common window to
+    compare them fairly, e.g. ``window=(0.5, 1.0), unit="a.u."``).
     """
     keys = list(images)
     ncols = ncols or len(keys)
@@ -74,7 +78,8 @@ def compare(images: dict[str, np.ndarray], window="head", zoom=None, ncols: int 
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols, 2.9 * nrows), squeeze=False)
     crop = zoom or (slice(None), slice(None))
     for ax, k in zip(axes.ravel(), keys):
-        _show(ax, np.asarray(images[k])[crop], None if k.startswith("MR") else window, k)
+        _show(ax, np.asarray(images[k])[crop], None if k.startswith("MR") else window, k,
+              unit=unit)
     for ax in axes.ravel()[len(keys):]:
         ax.axis("off")
     fig.tight_layout()

@@ -66,8 +66,8 @@ import i2i_keras as i2i
 
 QUICK = os.environ.get("I2I_QUICK") == "1"
 GPU = bool(tf.config.list_physical_devices("GPU"))
-P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=40,
-         srcnn_epochs=30, gan_epochs=10, x2_epochs=15)
+P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=120,
+         srcnn_epochs=40, gan_epochs=20, x2_epochs=40)
 if GPU and not QUICK:
     P.update(size=256, patients=80, patch=128, base_filters=32, unet_epochs=80, gan_epochs=30)
 if QUICK:
@@ -80,18 +80,32 @@ print(("quick" if QUICK else "GPU" if GPU else "CPU") + " mode:", P)
 
 # %% [markdown]
 # ## 1 · High- and low-resolution pairs
-# T1- and T2-weighted slices of phantom patients are the high-resolution (HR) truth. Each
-# image is scaled by its own 99.5th percentile (MR has no unit); the LR image keeps the
-# central 1/4 (or 1/2) of k-space per axis. Splits are by patient.
+# T1- and T2-weighted slices are the high-resolution (HR) truth: from phantom patients by
+# default, or from the IXI data set (real brain MRI, CC BY-SA 3.0) once
+# `python data_scripts/download.py ixi` has put it in `$I2I_DATA_DIR`; set
+# `I2I_DATASET=ixi` to use it. Each image is scaled by its own 99.5th percentile (MR has
+# no unit); the LR image keeps the central 1/4 (or 1/2) of k-space per axis. Splits are
+# by patient.
 
 # %%
-heads = {w: i2i.phantoms.mr_ct_pairs(range(P["patients"]), P["slices"], size=P["size"],
-                                     weighting=w, lesions=True) for w in ("T1", "T2")}
-hr = np.concatenate([heads[w]["mr"] for w in heads])
+DATASET = os.environ.get("I2I_DATASET", "phantom")
+if DATASET == "ixi":
+    sets = {w: i2i.datasets.load_ixi_slices(w, n_subjects=P["patients"],
+                                            slices_per_subject=P["slices"], size=P["size"])
+            for w in ("T1", "T2")}
+    hr = np.concatenate([sets[w].images for w in sets])
+    patient = np.concatenate([np.asarray(sets[w].subject_ids) for w in sets])
+    labels = np.zeros(hr.shape, np.int8)  # real data: no tissue labels
+else:
+    heads = {w: i2i.phantoms.mr_ct_pairs(range(P["patients"]), P["slices"], size=P["size"],
+                                         weighting=w, lesions=True) for w in ("T1", "T2")}
+    hr = np.concatenate([heads[w]["mr"] for w in heads])
+    patient = np.concatenate([heads[w]["patient"] for w in heads])
+    labels = np.concatenate([heads[w]["labels"] for w in heads])
 hr = hr / np.percentile(hr.reshape(len(hr), -1), 99.5, axis=1)[:, None, None]
-patient = np.concatenate([heads[w]["patient"] for w in heads])
 split = i2i.datasets.split_by_patient(patient, seed=0)
 train, val, test = split["train"], split["val"], split["test"]
+print(f"data: {DATASET}")
 
 
 def low_resolution(images, factor):
@@ -233,10 +247,10 @@ plt.show()
 # %%
 s = P["size"]
 zoom = (slice(s // 4, s // 4 + s // 3), slice(s // 3, s // 3 + s // 3))
-labels = np.concatenate([heads[w]["labels"] for w in heads])
 k = int(np.argmax(np.isin(labels[test], [11]).sum(axis=(1, 2))))  # the test slice with most lesion
-i2i.viz.compare({"MR truth": truth[k]} | {f"MR {n}": v[k] for n, v in outputs[4].items()},
-                zoom=zoom, ncols=6)
+# One common grey scale for all (0 to the 99.5th percentile of each HR image, plus margin).
+i2i.viz.compare({"truth (HR)": truth[k]} | {n: v[k] for n, v in outputs[4].items()},
+                window=(0.55, 1.1), unit="a.u.", zoom=zoom, ncols=6)
 plt.show()
 
 # %% [markdown]
