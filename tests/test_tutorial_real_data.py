@@ -49,3 +49,23 @@ def test_super_resolution_tutorial_runs_on_ixi_layout(tmp_path):
                         "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
     assert "data: ixi" in out
     assert "over bicubic" in out
+
+
+def test_denoising_tutorial_runs_on_lodopab_layout(tmp_path):
+    import h5py
+
+    folder = tmp_path / "data" / "lodopab"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    n = 12  # six "patients" of two slices, LoDoPaB's real array shapes
+    truth = rng.uniform(0.2, 0.3, (n, 362, 362)).astype(np.float32)
+    observation = rng.uniform(0.0, 0.05, (n, 1000, 513)).astype(np.float32)
+    for kind, data in (("ground_truth", truth), ("observation", observation)):
+        with h5py.File(folder / f"{kind}_test_000.hdf5", "w") as handle:
+            handle.create_dataset("data", data=data)
+    (folder / "patient_ids_rand_test.csv").write_text("".join(f"{i // 2}\n" for i in range(n)))
+    out = run_notebook("01_ldct_denoising.ipynb",
+                       {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
+                        "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
+    assert "lodopab: 12 slices" in out
+    assert "margin" in out
