@@ -65,7 +65,8 @@ class BulkDensity:
         lo, hi = np.percentile(mr, [1, 99])
         head = np.stack([ndimage.binary_fill_holes(c > -500) for c in ct_hu.reshape(
             (-1,) + ct_hu.shape[-2:])]).reshape(ct_hu.shape)
-        best = (np.inf, None, None)
+        head_pixels = head.sum()
+        best = (np.inf, None, None, None, None)
         for t_body in lo + (hi - lo) * np.linspace(0.02, 0.3, body_candidates):
             body = body_mask_from_mr(mr, t_body)
             # Total error over the head as the CT shows it (a fixed set of pixels), plus
@@ -75,13 +76,12 @@ class BulkDensity:
             edges = np.unique(np.quantile(mr_v, np.linspace(0, 1, grid + 1)[1:-1]))
             cost, cuts = _best_partition(np.searchsorted(edges, mr_v), len(edges) + 1, ct_v,
                                          self.n_classes, hu_bin)
-            score = (cost + outside_cost) / head.sum()
+            score = (cost + outside_cost) / head_pixels
             if score < best[0]:
-                best = (score, t_body, edges[np.asarray(cuts, int) - 1])
-        _, self.body_threshold, self.thresholds = best
-        body = body_mask_from_mr(mr, self.body_threshold)
-        cls = np.searchsorted(self.thresholds, mr[body])
-        self.values_hu = np.array([np.median(ct_hu[body][cls == k]) if np.any(cls == k)
+                best = (score, t_body, edges[np.asarray(cuts, int) - 1], mr_v, ct_v)
+        _, self.body_threshold, self.thresholds, mr_v, ct_v = best
+        cls = np.searchsorted(self.thresholds, mr_v)
+        self.values_hu = np.array([np.median(ct_v[cls == k]) if np.any(cls == k)
                                    else self.air_hu for k in range(len(self.thresholds) + 1)])
         return self
 
