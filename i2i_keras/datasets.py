@@ -150,23 +150,98 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     if augment:
-        out_h, out_w = (patch_size, patch_size) if patch_size else (h, w)
-        channels = cx + y.shape[-1]
+        out_hw = (patch_size, patch_size) if patch_size else (h, w)
+        move = _augment_fn(out_hw, cx + y.shape[-1], flip, max_shift, bool(patch_size))
 
         def transform(a, b):
-            pair = tf.concat([a, b], axis=-1)  # one random draw moves both images
-            if flip:
-                pair = tf.image.random_flip_left_right(pair)
-            if max_shift:
-                s = int(max_shift)
-                pair = tf.pad(pair, [[s, s], [s, s], [0, 0]], mode="REFLECT")
-            if max_shift or patch_size:
-                pair = tf.image.random_crop(pair, (out_h, out_w, channels))
+            pair = move(tf.concat([a, b], axis=-1))  # one random draw moves both images
             return pair[..., :cx], pair[..., cx:]
 
         ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     drop = shuffle if drop_remainder is None else drop_remainder
     return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+
+def _augment_fn(out_hw: tuple[int, int], channels: int, flip: bool, max_shift: int,
+                patch: bool):
+    """The augmentation of one image (H, W, C): random flip, shift, crop."""
+    import tensorflow as tf
+
+    def transform(image):
+        if flip:
+            image = tf.image.random_flip_left_right(image)
+        if max_shift:
+            s = int(max_shift)
+            image = tf.pad(image, [[s, s], [s, s], [0, 0]], mode="REFLECT")
+        if max_shift or patch:
+            image = tf.image.random_crop(image, out_hw + (channels,))
+        return image
+
+    return transform
+
+
+def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int = 1, augment: bool = False,
+                     max_shift: int = 0, flip: bool = True, seed: int = 0):
+    """A ``tf.data.Dataset`` of (a, b) batches for CycleGAN, a and b drawn independently.
+
+    a, b: (N, H, W[, C]) and (M, H, W[, C]) normalised float images of the two domains
+    (e.g. MR of some patients, CT of others); N and M may differ. Each epoch shuffles
+    both stacks on their own and zips them, so it lasts min(N, M) // batch_size steps
+    and no pair is ever fixed. augment: random flip and shift of up to ``max_shift``
+    pixels, drawn separately for a and b.
+
+    >>> ds = unpaired_dataset(np.zeros((10, 32, 32), "f4"), np.ones((7, 32, 32), "f4"), 2)
+    >>> [tuple(t.shape) for t in next(iter(ds))], len(list(ds))
+    ([(2, 32, 32, 1), (2, 32, 32, 1)], 3)
+    """
+    import tensorflow as tf
+
+    stacks = [_with_channels(_as_float_images(v, name)).astype(np.float32)
+              for v, name in ((a, "a"), (b, "b"))]
+    if stacks[0].shape[1:3] != stacks[1].shape[1:3]:
+        raise I2IDataError(f"a and b images must have the same size, got "
+                           f"{stacks[0].shape[1:3]} and {stacks[1].shape[1:3]}; resample one "
+                           "domain to the other's grid first")
+    parts = []
+    for i, v in enumerate(stacks):
+        ds = tf.data.Dataset.from_tensor_slices(v).shuffle(len(v), seed=seed + i,
+                                                          reshuffle_each_iteration=True)
+        if augment:
+            ds = ds.map(_augment_fn(v.shape[1:3], v.shape[3], flip, max_shift, False),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+        parts.append(ds)
+    ds = tf.data.Dataset.zip(tuple(parts))
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def misalign(images: np.ndarray, shift_px: float = 0.0, rotation_deg: float = 0.0,
+             seed: int = 0, fill: float | None = None) -> np.ndarray:
+    """Move each image (N, H, W[, C]) by its own random rigid transform: a shift of
+    exactly ``shift_px`` pixels in a random direction and a rotation about the centre
+    drawn uniformly from ±``rotation_deg`` degrees (bilinear interpolation; ``fill``,
+    default the image's minimum, outside). Applied to the targets of a paired set it
+    imitates imperfect registration, as between an MR and a CT taken on different days.
+    """
+    from scipy import ndimage
+
+    x = np.asarray(require_float(images, "images", "normalised images"), np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty_like(x)
+    h, w = x.shape[1:3]
+    centre = np.array([(h - 1) / 2, (w - 1) / 2])
+    for i, img in enumerate(x):
+        angle = np.deg2rad(rng.uniform(-rotation_deg, rotation_deg))
+        direction = rng.uniform(0, 2 * np.pi)
+        shift = shift_px * np.array([np.sin(direction), np.cos(direction)])
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        offset = centre - rot @ (centre + shift)  # output p samples input R (p - c - s) + c
+        cval = float(img.min()) if fill is None else fill
+        planes = img[..., None] if img.ndim == 2 else img
+        moved = np.stack([ndimage.affine_transform(planes[..., c], rot, offset, order=1,
+                                                   mode="constant", cval=cval)
+                          for c in range(planes.shape[-1])], -1)
+        out[i] = moved[..., 0] if img.ndim == 2 else moved
+    return out
 
 
 def cached(name: str, make, **params) -> dict[str, np.ndarray]:

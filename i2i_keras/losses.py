@@ -309,6 +309,52 @@ class PerceptualLoss:
 
 
 # --------------------------------------------------------------------------------------
+# Regularisers for synthetic CT (from Kaji's CycleGAN code for CT)
+# --------------------------------------------------------------------------------------
+
+
+def total_variation(images):
+    """Mean absolute difference between neighbouring pixels (anisotropic total
+    variation), averaged over the batch: a scalar. Added to a generator's loss with a
+    small weight it discourages speckle in flat tissue; too much flattens texture."""
+    dy = ops.abs(images[:, 1:, :, :] - images[:, :-1, :, :])
+    dx = ops.abs(images[:, :, 1:, :] - images[:, :, :-1, :])
+    return ops.mean(dy) + ops.mean(dx)
+
+
+def air_loss(ct, mr, ct_air: float = -0.7, mr_dark: float = -0.8, ct_bone: float | None = None):
+    """Penalise air on the CT where the MR shows signal: "air on one side only".
+
+    Air has no signal on MR, so wherever a CT pixel is air the MR pixel must be dark.
+    The converse does not hold (cortical bone is dark on MR too), so the loss is one
+    sided: the mean over pixels of depth(ct) x brightness(mr), where depth is how far
+    the CT value lies below ``ct_air`` and brightness how far the MR lies above
+    ``mr_dark`` (hinges, not soft thresholds: a sigmoid saturates and gives no gradient
+    exactly on the worst pixels). With ``ct_bone`` (a normalised CT value, e.g. 0.13 for
+    +700 HU) dense bone counts as a signal void too, by how far it lies above ct_bone:
+    compact bone has almost no mobile protons and a T2 of a millisecond, so it is dark on
+    every standard MR sequence; a CT that puts it where the MR is bright (e.g. on the
+    scalp fat, the brightest tissue on T1) is wrong.
+
+    Use it on both directions of an MR↔CT CycleGAN: (G(mr), mr) keeps the synthetic CT
+    from inventing air (or bone) inside bright tissue, (ct, F(ct)) keeps the synthetic
+    MR dark where the CT has air (or bone). Kaji's CycleGAN code for CT has a loss of
+    this kind for air; the bone term is our addition.
+
+    ct, mr: (B, H, W, 1) images in [-1, 1] (CT through ``CT_WINDOW``: -0.7 is -550 HU;
+    MR through ``normalize_mr``: -0.8 is a tenth of the bright level).
+
+    >>> ct = np.full((1, 4, 4, 1), -1.0, "f4"); mr = np.full((1, 4, 4, 1), 0.2, "f4")
+    >>> round(float(air_loss(ct, mr)), 3), float(air_loss(ct, -mr - 0.8))
+    (0.3, 0.0)
+    """
+    depth = ops.relu(ct_air - ct)
+    if ct_bone is not None:
+        depth = depth + ops.relu(ct - ct_bone)
+    return ops.mean(depth * ops.relu(mr - mr_dark))
+
+
+# --------------------------------------------------------------------------------------
 # Losses by name
 # --------------------------------------------------------------------------------------
 

@@ -62,6 +62,25 @@ def tissue_masks(labels) -> dict[str, np.ndarray]:
     return masks
 
 
+def brain_mask(labels, margin_px: int = 3) -> np.ndarray:
+    """Brain pixels (grey and white matter, CSF, lesions) farther than ``margin_px``
+    pixels from any bone, air or air-cavity pixel, from phantom labels (N, H, W).
+
+    The error of a synthetic CT at a bone edge is dominated by where the edge falls;
+    inside this mask what counts is whether soft-tissue CT numbers are right."""
+    from scipy import ndimage
+
+    labels = np.asarray(labels)
+    labels = labels[None] if labels.ndim == 2 else labels
+    t = phantoms.TISSUES
+    brain = np.isin(labels, [t[n].label for n in ("grey_matter", "white_matter", "csf",
+                                                   "lesion")])
+    hard = np.isin(labels, [t[n].label for n in ("air", "air_cavity", "cortical_bone",
+                                                  "marrow", "calcification")])
+    far = np.stack([ndimage.distance_transform_edt(~h) > margin_px for h in hard])
+    return brain & far
+
+
 def tissue_masks_from_ct(ct_hu, body_mask) -> dict[str, np.ndarray]:
     """Tissue classes by thresholding a reference CT (for real data with no labels):
     air cavity < -400 HU, fat -400 to -30, soft tissue -30 to 200, bone > 200, inside

@@ -1,8 +1,9 @@
-"""Networks: the U-Net generator, the PatchGAN discriminator and SRCNN.
+"""Networks: the U-Net and ResNet generators, the PatchGAN discriminator and SRCNN.
 
-All are plain functional ``keras.Model`` objects made of built-in Keras layers, so a
-trained network saves and loads as a ``.keras`` file with no custom code, on any
-Keras 3 backend.
+All are plain functional ``keras.Model`` objects made of Keras layers, so a trained
+network saves and loads as a ``.keras`` file on any Keras 3 backend. The only layer of
+our own, :class:`ReflectionPadding2D` (used by :func:`resnet_generator`), is registered
+with Keras: ``import i2i_keras`` before loading such a file.
 
 Example
 -------
@@ -104,6 +105,84 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
         outputs = layers.Add(name="output")([inputs, x])
     else:
         outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class ReflectionPadding2D(layers.Layer):
+    """Pad height and width by mirroring the image at its border (no edge repeated).
+
+    Zero padding makes a dark frame that a generator learns to paint around every
+    image; CycleGAN's ResNet generator pads by reflection instead. Keras has no such
+    layer, hence this one (written with ``keras.ops``: any backend).
+    (B, H, W, C) → (B, H + 2 p, W + 2 p, C).
+    """
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        return keras.ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
+                     base_filters: int = 64, n_downsampling: int = 2, n_blocks: int = 9,
+                     norm: str = "instance", output_activation: str | None = "tanh",
+                     name: str = "resnet_generator") -> keras.Model:
+    """CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016).
+
+    A 7x7 convolution, ``n_downsampling`` stride-2 convolutions (filters doubling from
+    base_filters), ``n_blocks`` residual blocks at the lowest resolution (two 3x3
+    convolutions each, reflect padding), as many stride-2 transposed convolutions back
+    up and a 7x7 output convolution. CycleGAN uses 6 blocks for 128² images and 9 for
+    256². Unlike the U-Net there are no skip connections: everything passes through the
+    bottleneck, which keeps the image's layout but can lose fine detail.
+
+    input_shape: (H, W, C), H and W multiples of 2**n_downsampling (None for any size).
+    norm: "instance" (CycleGAN), "batch" or "none". Input (B, H, W, C) → output
+    (B, H, W, out_channels), ``tanh`` for targets in [-1, 1].
+
+    >>> resnet_generator((64, 64, 1), base_filters=8, n_blocks=2).output_shape
+    (None, 64, 64, 1)
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    check_size(input_shape, n_downsampling)
+    init = keras.initializers.RandomNormal(0.0, 0.02)
+
+    def conv(x, filters, kernel, stride, label, relu=True, pad_reflect=0, transpose=False):
+        if pad_reflect:
+            x = ReflectionPadding2D(pad_reflect, name=f"{label}_pad")(x)
+        cls = layers.Conv2DTranspose if transpose else layers.Conv2D
+        x = cls(filters, kernel, strides=stride, padding="valid" if pad_reflect else "same",
+                kernel_initializer=init, use_bias=norm == "none", name=f"{label}_conv")(x)
+        n = _norm(norm, f"{label}_norm")
+        x = n(x) if n is not None else x
+        return layers.ReLU(name=f"{label}_relu")(x) if relu else x
+
+    inputs = keras.Input(input_shape, name="input")
+    x = conv(inputs, base_filters, 7, 1, "stem", pad_reflect=3)
+    for i in range(n_downsampling):
+        x = conv(x, base_filters * 2 ** (i + 1), 3, 2, f"down{i}")
+    width = base_filters * 2 ** n_downsampling
+    for b in range(n_blocks):
+        h = conv(x, width, 3, 1, f"block{b}a", pad_reflect=1)
+        h = conv(h, width, 3, 1, f"block{b}b", relu=False, pad_reflect=1)
+        x = layers.Add(name=f"block{b}_add")([x, h])
+    for i in reversed(range(n_downsampling)):
+        x = conv(x, base_filters * 2 ** i, 3, 2, f"up{i}", transpose=True)
+    x = ReflectionPadding2D(3, name="head_pad")(x)
+    outputs = layers.Conv2D(out_channels, 7, activation=output_activation,
+                            kernel_initializer=init, name="output")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

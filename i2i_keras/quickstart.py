@@ -64,36 +64,51 @@ def make_splits(s: Settings, progress: bool = True) -> dict[str, dict[str, np.nd
     to [-1, 1] by :data:`~i2i_keras.datasets.CT_WINDOW`, ``mr`` (N, H, W) raw MR,
     ``ct`` (N, H, W) CT in HU, ``labels`` (N, H, W) tissue labels, ``patient`` (N,).
     """
-    from . import datasets, phantoms
+    from . import phantoms
 
     data = phantoms.mr_ct_pairs(range(s.patients), s.slices_per_patient, size=s.size,
                                 progress=progress)
-    parts = datasets.split_by_patient(data["patient"], val=0.15, test=0.15, seed=s.seed)
+    return split_pairs(data, seed=s.seed)
+
+
+def split_pairs(data: dict, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """Split MR/CT pairs by patient (70/15/15) into "train", "val" and "test", with the
+    arrays :func:`make_splits` describes. data: ``mr`` (N, H, W), ``ct`` (N, H, W) in HU,
+    ``patient`` (N,), and either ``labels`` (phantoms) or ``body`` (N, H, W) bool (real
+    data: the tissue classes then come from thresholding the CT, see
+    :func:`i2i_keras.metrics.tissue_masks_from_ct`)."""
+    from . import datasets
+
+    parts = datasets.split_by_patient(data["patient"], val=0.15, test=0.15, seed=seed)
     x = datasets.normalize_mr(data["mr"])[..., None]
     y = datasets.CT_WINDOW.normalize(data["ct"])[..., None]
-    return {name: {"x": x[idx], "y": y[idx], "mr": data["mr"][idx], "ct": data["ct"][idx],
-                   "labels": data["labels"][idx], "patient": data["patient"][idx]}
+    keep = [k for k in ("mr", "ct", "labels", "body", "patient") if k in data]
+    return {name: {"x": x[idx], "y": y[idx], **{k: np.asarray(data[k])[idx] for k in keep}}
             for name, idx in parts.items()}
+
+
+def tissue_masks(split: dict) -> dict[str, np.ndarray]:
+    """Body and tissue-class masks of a split: from the phantom labels when it has them,
+    else by thresholding its CT inside its body mask."""
+    from . import metrics
+
+    if "labels" in split:
+        return metrics.tissue_masks(split["labels"])
+    return metrics.tissue_masks_from_ct(split["ct"], split["body"])
 
 
 def build_pix2pix(s: Settings, steps_per_epoch: int):
     """The generator (U-Net, tanh output), the conditional PatchGAN and the compiled
     Pix2Pix trainer: Adam(beta_1 = 0.5) with the learning rate decayed linearly to 0."""
-    import keras
-
     from . import models, training
 
     shape = (s.size, s.size, 1)
     generator = models.unet(shape, depth=s.depth, base_filters=s.base_filters, norm="instance")
     discriminator = models.patchgan(shape, n_layers=s.d_layers, base_filters=s.d_filters)
     gan = training.Pix2Pix(generator, discriminator)
-
-    def adam():
-        decay = keras.optimizers.schedules.PolynomialDecay(
-            s.learning_rate, max(1, s.epochs * steps_per_epoch), end_learning_rate=0.0)
-        return keras.optimizers.Adam(decay, beta_1=0.5)
-
-    gan.compile(adam(), adam(), lambda_l1=s.lambda_l1, gan_loss="vanilla")
+    total = s.epochs * steps_per_epoch
+    gan.compile(training.adam(s.learning_rate, total), training.adam(s.learning_rate, total),
+                lambda_l1=s.lambda_l1, gan_loss="vanilla")
     return gan
 
 
@@ -101,7 +116,7 @@ def evaluate(predictions_hu: dict[str, np.ndarray], split: dict) -> dict[str, di
     """hu_report of each method's synthetic CT against the split's CT, by tissue."""
     from . import metrics
 
-    masks = metrics.tissue_masks(split["labels"])
+    masks = tissue_masks(split)
     return {name: metrics.hu_report(pred, split["ct"], masks)
             for name, pred in predictions_hu.items()}
 
@@ -111,10 +126,11 @@ def format_table(reports: dict[str, dict]) -> str:
     methods = list(reports)
     rows = list(next(iter(reports.values())))
     width = max(len(r) for r in rows)
-    lines = [" " * width + "".join(f"{m:>16}" for m in methods)]
+    cols = [max(16, len(m) + 2) for m in methods]
+    lines = [" " * width + "".join(f"{m:>{c}}" for m, c in zip(methods, cols))]
     for r in rows:
-        lines.append(f"{r:<{width}}" + "".join(f"{reports[m].get(r, np.nan):>16.1f}"
-                                                for m in methods))
+        lines.append(f"{r:<{width}}" + "".join(f"{reports[m].get(r, np.nan):>{c}.1f}"
+                                                for m, c in zip(methods, cols)))
     return "\n".join(lines)
 
 

@@ -155,6 +155,246 @@ class Pix2Pix(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Learning rate held at ``initial`` for the first ``hold_steps``, then decayed
+    linearly to 0 at ``total_steps`` (pix2pix decays from the start, CycleGAN over the
+    second half of training: ``hold_steps = total_steps // 2``)."""
+
+    def __init__(self, initial: float, total_steps: int, hold_steps: int = 0):
+        self.initial, self.total_steps = float(initial), max(1, int(total_steps))
+        self.hold_steps = min(int(hold_steps), self.total_steps - 1)
+
+    def __call__(self, step):
+        step = ops.cast(step, "float32")
+        done = (step - self.hold_steps) / float(self.total_steps - self.hold_steps)
+        return self.initial * ops.clip(1.0 - done, 0.0, 1.0)
+
+    def get_config(self):
+        return {"initial": self.initial, "total_steps": self.total_steps,
+                "hold_steps": self.hold_steps}
+
+
+def adam(learning_rate: float, total_steps: int, hold_fraction: float = 0.0,
+         beta_1: float = 0.5) -> keras.optimizers.Adam:
+    """Adam as GANs use it (beta_1 = 0.5) with a :class:`LinearDecay` schedule: the rate
+    is held for ``hold_fraction`` of ``total_steps`` and then falls linearly to 0."""
+    return keras.optimizers.Adam(
+        LinearDecay(learning_rate, total_steps, int(hold_fraction * total_steps)),
+        beta_1=beta_1)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class ImagePool(keras.layers.Layer):
+    """The history of generated images that CycleGAN's discriminators learn from
+    (Shrivastava et al. 2017): with it a discriminator cannot forget the generator's
+    past mistakes, and the two oscillate less.
+
+    Calling the pool with a batch of new fakes (B, H, W, C) returns a batch of the same
+    shape. Until the pool holds ``size`` images each new fake is stored and returned;
+    after that, each is returned as is with probability 1/2, or else swapped for a
+    stored image picked at random, which the new one replaces. Everything, the random
+    draws included, is graph code on keras Variables: no per-step Python or NumPy.
+    """
+
+    def __init__(self, size: int = 50, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if any(d is None for d in input_shape[1:]):
+            raise ValueError(f"ImagePool needs a fixed image shape, got {input_shape}: give "
+                             "the generators a fixed input_shape such as (64, 64, 1)")
+        self.images = self.add_weight(shape=(max(self.size, 1),) + tuple(input_shape[1:]),
+                                      initializer="zeros", trainable=False, name="images")
+        self.count = self.add_weight(shape=(), dtype="int32", initializer="zeros",
+                                     trainable=False, name="count")
+
+    def call(self, fakes):
+        fakes = ops.cast(fakes, self.images.dtype)
+        if self.size == 0:
+            return fakes
+        n = ops.shape(fakes)[0]
+        slot = self.count + ops.arange(n, dtype="int32")  # where a fill-up write goes
+        full = slot >= self.size
+        pick = keras.random.randint((n,), 0, self.size, dtype="int32", seed=self.seed_generator)
+        swap = ops.logical_and(full, keras.random.uniform((n,), seed=self.seed_generator) < 0.5)
+        stored = ops.take(self.images, pick, axis=0)
+        swap4 = ops.reshape(swap, (-1, 1, 1, 1))
+        # Fill-up: write the fake at its slot. Swap: write it over the picked image.
+        # Keep: write the picked image back onto itself (a no-op), so one scatter does all.
+        where = ops.where(full, pick, slot)
+        keep4 = ops.reshape(ops.logical_and(full, ops.logical_not(swap)), (-1, 1, 1, 1))
+        self.images.assign(ops.scatter_update(self.images, ops.expand_dims(where, 1),
+                                              ops.where(keep4, stored, fakes)))
+        self.count.assign(ops.minimum(self.count + n, self.size))
+        return ops.where(swap4, stored, fakes)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class CycleGAN(keras.Model):
+    """Unpaired image-to-image GAN (Zhu et al. 2017): two generators, two discriminators.
+
+    generator_ab: A → B (e.g. MR → CT), generator_ba: B → A. discriminator_a judges
+    images of domain A alone (unconditional :func:`~i2i_keras.models.patchgan`),
+    discriminator_b those of B. Trained on batches (a, b) drawn independently (see
+    :func:`i2i_keras.datasets.unpaired_dataset`); the losses are
+
+        adversarial:  D_B(G(a)) and D_A(F(b)) should look real;
+        cycle:        F(G(a)) ≈ a and G(F(b)) ≈ b  (L1, weight lambda_cycle = 10);
+        identity:     G(b) ≈ b and F(a) ≈ a       (L1, weight lambda_identity x lambda_cycle);
+        optional, for MR (A) → CT (B): lambda_tv x total variation of G(a), and
+        lambda_air x :func:`~i2i_keras.losses.air_loss` on (G(a), a) and (b, F(b)).
+
+    Each discriminator learns from real images and from an :class:`ImagePool` of the
+    generator's past fakes. Logged: ``g_loss``, ``d_loss``, ``cycle``, ``identity``;
+    with ``validation_data`` of registered (a, b) pairs, ``val_l1`` and ``val_psnr``
+    of G(a) against b. ``model(a)`` and ``predict`` run generator_ab; both generators
+    save and load alone (``cyclegan.generator_ab.save("mr_to_ct.keras")``).
+    """
+
+    def __init__(self, generator_ab: keras.Model, generator_ba: keras.Model,
+                 discriminator_a: keras.Model, discriminator_b: keras.Model,
+                 pool_size: int = 50, **kwargs):
+        super().__init__(**kwargs)
+        self.generator_ab, self.generator_ba = generator_ab, generator_ba
+        self.discriminator_a, self.discriminator_b = discriminator_a, discriminator_b
+        self.pool_size = int(pool_size)
+        self.pool_a, self.pool_b = ImagePool(pool_size, name="pool_a"), ImagePool(
+            pool_size, name="pool_b")
+        self.pool_a.build((None,) + tuple(generator_ba.output_shape[1:]))
+        self.pool_b.build((None,) + tuple(generator_ab.output_shape[1:]))
+        self.built = True
+        self.trackers = {k: keras.metrics.Mean(name=k)
+                         for k in ("g_loss", "d_loss", "cycle", "identity", "l1", "psnr")}
+
+    def compile(self, g_optimizer: keras.optimizers.Optimizer,
+                d_optimizer: keras.optimizers.Optimizer, lambda_cycle: float = 10.0,
+                lambda_identity: float = 0.5, gan_loss: str = "lsgan",
+                lambda_tv: float = 0.0, lambda_air: float = 0.0,
+                air_thresholds: dict | None = None, jit_compile: bool | str = False,
+                **kwargs):
+        """g_optimizer trains both generators, d_optimizer both discriminators (CycleGAN:
+        Adam 2e-4, beta_1 0.5, :func:`adam` with ``hold_fraction=0.5``). lambda_identity
+        is relative to lambda_cycle (0.5 in CycleGAN; 0 switches it off). gan_loss:
+        "lsgan" (CycleGAN's choice), "vanilla" or "hinge". lambda_tv, lambda_air: weights
+        of the total variation of G(a) and of :func:`~i2i_keras.losses.air_loss`;
+        air_thresholds: its keyword arguments (``ct_air``, ``mr_dark``, ``ct_bone``), e.g.
+        ``{"ct_bone": -0.13, "mr_dark": -0.3}`` to treat bone above +300 HU as a
+        signal void too."""
+        super().compile(jit_compile=jit_compile, **kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.lambda_cycle, self.lambda_identity = float(lambda_cycle), float(lambda_identity)
+        self.lambda_tv, self.lambda_air, self.gan_loss = float(lambda_tv), float(
+            lambda_air), gan_loss
+        self.air_thresholds = dict(air_thresholds or {})
+        self.d_loss_fn, self.g_adv_fn = losses.adversarial_loss(gan_loss)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def generators(self):
+        return [self.generator_ab, self.generator_ba]
+
+    @property
+    def discriminators(self):
+        return [self.discriminator_a, self.discriminator_b]
+
+    def call(self, a, training: bool = False):
+        return self.generator_ab(a, training=training)
+
+    def _step_losses(self, a, b):
+        """Generator and discriminator losses of one step, and the terms to log."""
+        f32 = lambda t: ops.cast(t, "float32")  # noqa: E731  (mixed precision)
+        use_identity = self.lambda_identity > 0
+        # One pass per generator over its real input and, for the identity term, over an
+        # image already of its output domain (instance norm: the two do not mix).
+        out_ab = f32(self.generator_ab(ops.concatenate([a, b], 0) if use_identity else a,
+                                       training=True))
+        out_ba = f32(self.generator_ba(ops.concatenate([b, a], 0) if use_identity else b,
+                                       training=True))
+        n = ops.shape(a)[0]
+        fake_b, fake_a = out_ab[:n], out_ba[:n]
+        cycle = (losses.l1(a, f32(self.generator_ba(fake_b, training=True)))
+                 + losses.l1(b, f32(self.generator_ab(fake_a, training=True))))
+        identity = (losses.l1(b, out_ab[n:]) + losses.l1(a, out_ba[n:])
+                    if use_identity else ops.zeros(()))
+        # One pass per discriminator over [real, pooled fakes, this step's fakes]: the
+        # first two train it, the last trains the generator.
+        pooled_b = ops.stop_gradient(self.pool_b(fake_b))
+        pooled_a = ops.stop_gradient(self.pool_a(fake_a))
+        logits_b = f32(self.discriminator_b(ops.concatenate([b, pooled_b, fake_b], 0),
+                                            training=True))
+        logits_a = f32(self.discriminator_a(ops.concatenate([a, pooled_a, fake_a], 0),
+                                            training=True))
+        real_b, pool_b, gen_b = ops.split(logits_b, 3, axis=0)
+        real_a, pool_a, gen_a = ops.split(logits_a, 3, axis=0)
+        g_loss = (self.g_adv_fn(gen_b) + self.g_adv_fn(gen_a) + self.lambda_cycle * cycle
+                  + self.lambda_identity * self.lambda_cycle * identity)
+        if self.lambda_tv:
+            g_loss = g_loss + self.lambda_tv * losses.total_variation(fake_b)
+        if self.lambda_air:
+            g_loss = g_loss + self.lambda_air * (
+                losses.air_loss(fake_b, a, **self.air_thresholds)
+                + losses.air_loss(b, fake_a, **self.air_thresholds))
+        # Each discriminator's loss, halved as in CycleGAN so D learns slower than G.
+        d_loss = 0.5 * (self.d_loss_fn(real_b, pool_b) + self.d_loss_fn(real_a, pool_a))
+        return g_loss, d_loss, {"cycle": cycle, "identity": identity}
+
+    def train_step(self, data):
+        a, b = data
+        with tf.GradientTape(persistent=True) as tape:
+            g_loss, d_loss, terms = self._step_losses(a, b)
+        g_vars = [v for m in self.generators for v in m.trainable_variables]
+        d_vars = [v for m in self.discriminators for v in m.trainable_variables]
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        del tape
+        for name, value in {"g_loss": g_loss, "d_loss": d_loss, **terms}.items():
+            self.trackers[name].update_state(value)
+        return {k: self.trackers[k].result() for k in ("g_loss", "d_loss", "cycle", "identity")}
+
+    def test_step(self, data):
+        a, b = data  # registered pairs: how close is G(a) to the true b?
+        fake = ops.cast(self.generator_ab(a, training=False), "float32")
+        self.trackers["l1"].update_state(losses.l1(b, fake))
+        self.trackers["psnr"].update_state(losses.psnr(b, fake))
+        return {"l1": self.trackers["l1"].result(), "psnr": self.trackers["psnr"].result()}
+
+    # Saving: the whole trainer (ModelCheckpoint) and its compile settings.
+    _NETS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
+
+    def get_config(self):
+        return {**{k: keras.saving.serialize_keras_object(getattr(self, k))
+                   for k in self._NETS}, "pool_size": self.pool_size, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        nets = [keras.saving.deserialize_keras_object(config.pop(k)) for k in cls._NETS]
+        return cls(*nets, **config)
+
+    def get_compile_config(self):
+        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+                "lambda_cycle": self.lambda_cycle, "lambda_identity": self.lambda_identity,
+                "gan_loss": self.gan_loss, "lambda_tv": self.lambda_tv,
+                "lambda_air": self.lambda_air, "air_thresholds": self.air_thresholds}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        g_opt = keras.saving.deserialize_keras_object(config.pop("g_optimizer"))
+        d_opt = keras.saving.deserialize_keras_object(config.pop("d_optimizer"))
+        self.compile(g_opt, d_opt, **config)
+        g_opt.build([v for m in self.generators for v in m.trainable_variables])
+        d_opt.build([v for m in self.discriminators for v in m.trainable_variables])
+
+
 def _loss_config(loss) -> dict:
     """How a trainer's compile config records a loss: names and {name: weight} dicts as
     they are, callables through Keras serialisation when Keras can restore them."""

@@ -1,4 +1,3 @@
-import time
 
 import numpy as np
 import pytest
@@ -40,12 +39,10 @@ def test_denoisers_reduce_the_error_in_the_window(ct_slices):
 
 
 @pytest.mark.parametrize("method", sorted(baselines.DENOISERS))
-def test_tuning_finds_the_best_strength_in_time(ct_slices, method):
+def test_tuning_finds_the_best_strength(ct_slices, method):
+    # (How long tuning takes is measured by benchmarks/baseline_speed.py, not here.)
     noisy, clean = ct_slices
-    start = time.perf_counter()
     best, table = baselines.tune_denoiser(method, noisy, clean, WINDOW)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30.0  # measured: NLM ~3 s, TV ~1.5 s on a shared 2-core CPU
     name = baselines.DENOISERS[method][0]
     assert set(best) == {name}
     scores = {row[0][name]: row[1] for row in table}
