@@ -17,8 +17,8 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("baselines", "datasets", "downloads", "io", "loaders", "losses", "metrics",
-               "models", "phantoms", "physics", "quickstart", "training", "viz")
+_SUBMODULES = ("baselines", "datasets", "downloads", "hardware", "io", "loaders", "losses",
+               "metrics", "models", "phantoms", "physics", "quickstart", "training", "viz")
 __all__ = list(_SUBMODULES)
 
 

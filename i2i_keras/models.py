@@ -134,6 +134,33 @@ class ReflectionPadding2D(layers.Layer):
         return {**super().get_config(), "padding": self.padding}
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class WindowChannels(layers.Layer):
+    """Append display-window views of a one-channel image as extra channels.
+
+    For each (low, high) in ``windows`` (in the image's own, normalised units) the
+    channel clip(2 (x - low) / (high - low) - 1, -1, 1) is added: a CT normalised over
+    [-1000, 2000] HU shows brain contrast of 15 HU as 1 % of its range, too little for a
+    discriminator to notice; the soft-tissue window [-160, 240] HU stretches it 7.5
+    times. (B, H, W, 1) → (B, H, W, 1 + len(windows)).
+    """
+
+    def __init__(self, windows=(), **kwargs):
+        super().__init__(**kwargs)
+        self.windows = [tuple(float(v) for v in w) for w in windows]
+
+    def call(self, x):
+        views = [keras.ops.clip(2.0 * (x - lo) / (hi - lo) - 1.0, -1.0, 1.0)
+                 for lo, hi in self.windows]
+        return keras.ops.concatenate([x, *views], axis=-1)
+
+    def compute_output_shape(self, shape):
+        return tuple(shape[:-1]) + (shape[-1] * (1 + len(self.windows)),)
+
+    def get_config(self):
+        return {**super().get_config(), "windows": self.windows}
+
+
 def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
                      base_filters: int = 64, n_downsampling: int = 2, n_blocks: int = 9,
                      norm: str = "instance", output_activation: str | None = "tanh",
@@ -188,7 +215,8 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
 
 def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 64,
              norm: str = "instance", conditional: bool = True,
-             condition_channels: int | None = None, name: str = "patchgan") -> keras.Model:
+             condition_channels: int | None = None, windows=(),
+             name: str = "patchgan") -> keras.Model:
     """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
 
     input_shape: (H, W, C) of the image judged. n_layers: stride-2 layers; the
@@ -196,18 +224,22 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     (choose it below the image size, or every logit sees the whole image).
     conditional: pix2pix judges (condition, image) pairs, so the model takes two
     inputs [condition (H, W, condition_channels), image]; CycleGAN judges the image
-    alone. Output: (B, H / 2**n_layers, W / 2**n_layers, 1) logits, no activation.
+    alone. windows: display windows (low, high) in the image's normalised units, each
+    shown to the discriminator as an extra channel (:class:`WindowChannels`), e.g. a
+    soft-tissue window for CT so that it can judge brain contrast. Output:
+    (B, H / 2**n_layers, W / 2**n_layers, 1) logits, no activation.
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     image = keras.Input(input_shape, name="image")
+    seen = WindowChannels(windows, name="windows")(image) if windows else image
     if conditional:
         cond_shape = tuple(input_shape[:2]) + (condition_channels or input_shape[-1],)
         condition = keras.Input(cond_shape, name="condition")
         inputs = [condition, image]
-        x = layers.Concatenate(name="pair")([condition, image])
+        x = layers.Concatenate(name="pair")([condition, seen])
     else:
-        inputs, x = image, image
+        inputs, x = image, seen
     init = keras.initializers.RandomNormal(0.0, 0.02)
     for i in range(n_layers + 1):  # n_layers stride-2 convs, then one stride-1 conv
         filters = base_filters * min(2 ** i, 8)

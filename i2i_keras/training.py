@@ -91,32 +91,38 @@ class Pix2Pix(keras.Model):
     def call(self, x, training: bool = False):
         return self.generator(x, training=training)
 
+    def _step_losses(self, x, y):
+        """Generator and discriminator losses of one step, and the terms to log."""
+        fake = self.generator(x, training=True)
+        # One discriminator pass judges real and fake pairs together.
+        logits = self.discriminator([ops.concatenate([x, x], 0),
+                                     ops.concatenate([y, fake], 0)], training=True)
+        logits = ops.cast(logits, "float32")
+        real_logits, fake_logits = ops.split(logits, 2, axis=0)
+        fake = ops.cast(fake, "float32")
+        l1 = losses.l1(y, fake)
+        g_loss = self.g_adv_fn(fake_logits) + self.lambda_l1 * l1
+        terms = {"l1": l1, "psnr": losses.psnr(y, fake)}
+        if self.extra_loss_fn is not None:  # e.g. a perceptual loss (SRGAN)
+            terms["extra"] = self.extra_loss_fn(y, fake)
+            g_loss = g_loss + terms["extra"]
+        d_loss = self.d_loss_fn(real_logits, fake_logits)
+        return g_loss, d_loss, terms
+
     def train_step(self, data):
         x, y = data
         with tf.GradientTape(persistent=True) as tape:
-            fake = self.generator(x, training=True)
-            # One discriminator pass judges real and fake pairs together.
-            logits = self.discriminator([ops.concatenate([x, x], 0),
-                                         ops.concatenate([y, fake], 0)], training=True)
-            logits = ops.cast(logits, "float32")
-            real_logits, fake_logits = ops.split(logits, 2, axis=0)
-            fake = ops.cast(fake, "float32")
-            l1 = losses.l1(y, fake)
-            g_loss = self.g_adv_fn(fake_logits) + self.lambda_l1 * l1
-            if self.extra_loss_fn is not None:  # e.g. a perceptual loss (SRGAN)
-                extra = self.extra_loss_fn(y, fake)
-                g_loss = g_loss + extra
-            d_loss = self.d_loss_fn(real_logits, fake_logits)
+            g_loss, d_loss, terms = self._step_losses(x, y)
         g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
         del tape
         self.g_loss_tracker.update_state(g_loss)
         self.d_loss_tracker.update_state(d_loss)
-        self.l1_tracker.update_state(l1)
-        self.psnr_tracker.update_state(losses.psnr(y, fake))
+        self.l1_tracker.update_state(terms["l1"])
+        self.psnr_tracker.update_state(terms["psnr"])
         if self.extra_loss_fn is not None:
-            self.extra_tracker.update_state(extra)
+            self.extra_tracker.update_state(terms["extra"])
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):

@@ -1,0 +1,104 @@
+"""How the cost of a pix2pix step grows with image size and batch, with a plot.
+
+    python benchmarks/size_scaling.py [--sizes 64 128 256 512] [--batches 1 4 8]
+                                      [--out docs/size_scaling.png]
+
+Trains the tutorials' generator recipe (U-Net, instance norm, 16 base filters, depth
+3 at 64² and one level more per doubling of the size, capped at 5) with a 34x34
+PatchGAN through ``fit``, in float32 and in the precision
+``i2i_keras.hardware.recommended_policy`` picks, and prints milliseconds per step and
+images per second. Medians of the step intervals of one fit call per setting, all in
+one process: compare them only within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from i2i_keras import hardware, models, training  # noqa: E402
+
+
+class StepTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+
+def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        keras.utils.set_random_seed(0)
+        depth = min(5, 3 + int(np.log2(size // 64)))
+        shape = (size, size, 1)
+        gan = training.Pix2Pix(models.unet(shape, depth=depth, base_filters=16),
+                               models.patchgan(shape, n_layers=2, base_filters=32))
+        gan.compile(keras.optimizers.Adam(2e-4, beta_1=0.5),
+                    keras.optimizers.Adam(2e-4, beta_1=0.5))
+        x = np.random.default_rng(0).uniform(-1, 1, (batch,) + shape).astype("float32")
+        timer = StepTimer()
+        gan.fit(tf.data.Dataset.from_tensors((x, x)).repeat(), steps_per_epoch=steps + 4,
+                epochs=1, verbose=0, callbacks=[timer])
+        return 1000.0 * float(np.median(np.diff(timer.times[3:])))
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--out", default="docs/size_scaling.png")
+    a = p.parse_args()
+    policies = sorted({"float32", hardware.recommended_policy()}, reverse=True)
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+          f"CPU units {hardware.cpu_units()}; policies {policies}")
+    print(f"{'size':>5} {'batch':>5} " + "".join(f"{p + ' ms':>22} {'img/s':>7}"
+                                                  for p in policies))
+    table = {}
+    for size in a.sizes:
+        for batch in a.batches:
+            row = {pol: step_ms(size, batch, pol, max(3, a.steps * 64 // size))
+                   for pol in policies}
+            table[(size, batch)] = row
+            print(f"{size:>5} {batch:>5} " + "".join(
+                f"{row[pol]:>22.1f} {1000 * batch / row[pol]:>7.1f}" for pol in policies),
+                flush=True)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for pol, style in zip(policies, ("-", "--")):
+        for batch in a.batches:
+            ms = [table[(s, batch)][pol] for s in a.sizes]
+            axes[0].loglog(a.sizes, ms, style, marker="o", label=f"batch {batch}, {pol}")
+            axes[1].semilogx(a.sizes, [1000 * batch / m for m in ms], style, marker="o",
+                             label=f"batch {batch}, {pol}")
+    axes[0].set_ylabel("ms per step")
+    axes[1].set_ylabel("images per second")
+    for ax in axes:
+        ax.set_xlabel("image size (pixels per side)")
+        ax.set_xticks(a.sizes, [str(s) for s in a.sizes])
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"pix2pix step through fit, {platform.machine()} {os.cpu_count()} cores, "
+                 f"{time.strftime('%Y-%m-%d')}")
+    fig.tight_layout()
+    fig.savefig(a.out, dpi=90)
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()

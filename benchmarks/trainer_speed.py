@@ -1,0 +1,175 @@
+"""Our trainers through ``fit`` against the TensorFlow-tutorial loops, in one process.
+
+    python benchmarks/trainer_speed.py [--steps 12] [--only pix2pix|cyclegan]
+
+Both sides train the architectures of ``shared/anchors/tf_tutorial_pix2pix.py``:
+pix2pix (U-Net-256 with stride-2 convolutions, 70x70 PatchGAN, batch norm, one channel,
+256², batch 1) and CycleGAN (two such U-Nets and two PatchGANs with instance norm, 128²,
+batch 1, BCE, cycle 10, identity 0.5). The reference runs its own hand-written
+``tf.function`` step; ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` with
+``fit``. A step's time is the median interval between consecutive
+``on_train_batch_end`` calls of one long ``fit`` (what a student's epoch costs per step,
+fit's own per-step work included), against the reference's median step; compare them
+only within one run. Configurations: float32, float32 + XLA, and mixed precision
+(bfloat16 on CPUs with bfloat16 units, float16 on a GPU).
+
+It also prints the FLOPs of one step (counted from the convolution layers: a training
+step costs about 3x the forward FLOPs), the GFLOP/s each configuration achieves, and
+the matrix-multiply peak of this machine measured in the same run, and which CPU units
+there are and which precision ``i2i_keras.hardware.recommended_policy`` chooses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from i2i_keras import hardware, training  # noqa: E402
+
+ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "tf_tutorial_pix2pix.py"
+
+
+def load_reference(path: Path = ANCHOR):
+    if not path.is_file():
+        raise SystemExit(f"reference loop not found at {path}; pass --anchor PATH")
+    spec = importlib.util.spec_from_file_location("tf_tutorial_pix2pix", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def forward_flops(model) -> float:
+    """Multiply-adds x 2 of every convolution of a (possibly nested) Keras model, for one
+    image. Norms, activations and the optimizer are left out (a few per cent)."""
+    total = 0.0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            k = int(np.prod(layer.kernel_size))
+            cin = int(layer.kernel.shape[-1 if isinstance(layer, keras.layers.Conv2DTranspose)
+                                         else -2])
+            # Conv2D: per output pixel; transposed: per input pixel (the same product).
+            pixels = (layer.input.shape if isinstance(layer, keras.layers.Conv2DTranspose)
+                      else layer.output.shape)[1:3]
+            total += 2.0 * k * cin * layer.filters * int(np.prod(pixels))
+    return total
+
+
+def step_flops(kind: str, gens: list, discs: list) -> float:
+    """FLOPs of one training step at batch 1: 3x forward (forward, input gradient and
+    weight gradient) of every pass the step makes."""
+    g, d = forward_flops(gens[0]), forward_flops(discs[0])
+    if kind == "pix2pix":  # G once; D on the real and the fake pair
+        return 3.0 * (g + 2 * d)
+    # CycleGAN: each generator on its input, its round trip and the identity image;
+    # each discriminator on a real and a fake image (ours adds a pooled fake).
+    return 3.0 * (2 * 3 * g + 2 * 2 * d)
+
+
+def matmul_peak(dtype: str = "float32", n: int = 2048, seconds: float = 3.0) -> float:
+    """GFLOP/s of a large square matrix product in this process (the best of a few)."""
+    a = tf.random.normal((n, n), dtype=dtype)
+    b = tf.random.normal((n, n), dtype=dtype)
+    f = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
+    f()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        float(f())
+        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Intervals between consecutive training steps of one fit call."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+    def median_ms(self, skip: int) -> float:
+        return 1000.0 * float(np.median(np.diff(self.times[skip:])))
+
+
+def ours_ms(reference, kind: str, size: int, steps: int, precision: str, jit: bool):
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(0)
+        opt = lambda: keras.optimizers.Adam(2e-4, beta_1=0.5)  # noqa: E731
+        if kind == "pix2pix":
+            gens = [reference.unet_generator(size, 1)]
+            discs = [reference.patchgan(size, 1)]
+            trainer = training.Pix2Pix(gens[0], discs[0])
+            trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla", jit_compile=jit)
+        else:
+            gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
+            discs = [reference.patchgan(size, 1, conditional=False, norm="instance")
+                     for _ in range(2)]
+            trainer = training.CycleGAN(*gens, *discs)
+            trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
+                            gan_loss="vanilla", jit_compile=jit)
+        rng = np.random.default_rng(0)
+        x, y = (rng.uniform(-1, 1, (1, size, size, 1)).astype("float32") for _ in "xy")
+        data = tf.data.Dataset.from_tensors((x, y)).repeat()
+        timer = StepTimer()
+        warm = 3
+        trainer.fit(data, steps_per_epoch=warm + steps + 1, epochs=1, verbose=0,
+                    callbacks=[timer])
+        return timer.median_ms(warm), step_flops(kind, gens, discs)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--only", choices=["pix2pix", "cyclegan"])
+    p.add_argument("--anchor", type=Path, default=ANCHOR)
+    a = p.parse_args()
+    reference = load_reference(a.anchor)
+    units = hardware.cpu_units()
+    policy = hardware.recommended_policy()
+    gpu = bool(tf.config.list_physical_devices("GPU"))
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+          f"TensorFlow {tf.__version__}, Keras {keras.__version__}; GPU: {gpu}")
+    print(f"CPU units: {units}; recommended_policy() -> {policy!r}")
+    peak = {"float32": matmul_peak("float32")}
+    if policy != "float32":
+        peak[policy] = matmul_peak("float16" if gpu else "bfloat16")
+    print("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
+    configs = [("float32", False), ("float32", True)]
+    if policy != "float32":
+        configs += [(policy, False), (policy, True)]
+    results = {}
+    for kind, size in (("pix2pix", 256), ("cyclegan", 128)):
+        if a.only and kind != a.only:
+            continue
+        ref = reference.measure(kind, size=size, channels=1, batch=1, steps=a.steps)
+        rows = {"reference loop, float32": (ref, None)}
+        flops = None
+        for precision, jit in configs:
+            ms, flops = ours_ms(reference, kind, size, a.steps, precision, jit)
+            rows[f"i2i_keras fit, {precision}" + (" + XLA" if jit else "")] = (ms, precision)
+        print(f"\n{kind} {size}², batch 1: {flops / 1e9:.1f} GFLOP a step")
+        print(f"  {'':38s} {'ms/step':>8s} {'speed-up':>9s} {'GFLOP/s':>8s} {'% of peak':>9s}")
+        for name, (ms, precision) in rows.items():
+            rate = flops / ms / 1e6
+            share = 100 * rate / peak.get(precision or "float32", peak["float32"])
+            print(f"  {name:38s} {ms:8.1f} {ref / ms:8.2f}x {rate:8.1f} {share:8.0f}%")
+        results[kind] = {k: round(v[0], 1) for k, v in rows.items()}
+    print(json.dumps({"peak_gflops": {k: round(v) for k, v in peak.items()}, **results}))
+
+
+if __name__ == "__main__":
+    main()

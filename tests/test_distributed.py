@@ -1,0 +1,77 @@
+"""Scale-out: one MirroredStrategy step on two logical CPU devices gives the same weights
+as one single-device step on the same global batch.
+
+TensorFlow fixes its devices when it starts, so each check runs in a fresh process that
+splits the CPU into two logical devices before anything else.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from i2i_keras import models, training
+
+    kind = sys.argv[1]
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
+    y = np.tanh(2 * x[:, ::-1])
+
+    def build():
+        keras.utils.set_random_seed(0)
+        shape = (16, 16, 1)
+        unet = lambda: models.unet(shape, depth=2, base_filters=4, norm="instance")
+        critic = lambda c: models.patchgan(shape, n_layers=1, base_filters=4,
+                                           conditional=c)
+        sgd = lambda: keras.optimizers.SGD(0.5)
+        if kind == "pix2pix":
+            t = training.Pix2Pix(unet(), critic(True))
+            t.compile(sgd(), sgd(), lambda_l1=10.0)
+        elif kind == "cyclegan":
+            t = training.CycleGAN(unet(), unet(), critic(False), critic(False), pool_size=0)
+            t.compile(sgd(), sgd(), lambda_air=1.0)
+        else:
+            t = training.Supervised(unet())
+            t.compile(sgd(), loss="l1")
+        return t
+
+    def one_step(strategy):
+        with strategy.scope():
+            t = build()
+        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+        t.fit(ds, epochs=1, verbose=0)
+        return [np.asarray(v) for v in t.trainable_variables]
+
+    single = one_step(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    both = one_step(mirrored)
+    initial = [np.asarray(v) for v in build().trainable_variables]
+    moved = max(float(np.abs(a - b).max()) for a, b in zip(single, initial))
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(single, both))
+    print(json.dumps({"moved": moved, "diff": diff}))
+""")
+
+
+@pytest.mark.parametrize("kind", ["supervised", "pix2pix", "cyclegan"])
+def test_mirrored_step_equals_single_device_step(kind, tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
+    out = subprocess.run([sys.executable, str(script), kind], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["moved"] > 1e-3  # the step did change the weights...
+    assert result["diff"] < 1e-5 * max(1.0, result["moved"]) + 1e-6  # ...the same on both
