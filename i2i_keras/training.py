@@ -1,5 +1,7 @@
 """Trainers as ``keras.Model`` subclasses: ``compile`` then ``fit``, with every Keras
-callback (ModelCheckpoint, TensorBoard, CSVLogger, EarlyStopping) working as usual.
+callback (ModelCheckpoint, TensorBoard, CSVLogger, EarlyStopping) working as usual, on
+every Keras backend (TensorFlow, JAX, PyTorch): the losses below are ``keras.ops``, and
+how a step takes gradients is in :mod:`i2i_keras._backend_steps`.
 
 :class:`Supervised` trains one network on registered pairs with a pixel loss (L1, SSIM,
 gradient difference, perceptual or a mix): the recipe for denoising and super-resolution.

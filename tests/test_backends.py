@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import pytest
 
-from i2i_keras import datasets, models, phantoms
+from i2i_keras import datasets, models, phantoms, training
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -127,3 +127,23 @@ def test_a_saved_generator_predicts_the_same_on_every_backend(runs):
         np.testing.assert_allclose(g.predict(x, verbose=0),
                                    np.load(work / f"{backend}_prediction.npy"),
                                    atol=PREDICT_ATOL)
+
+
+def test_callbacks_and_summary_see_both_gan_optimizers():
+    """A GAN's optimizer, as Keras sees it, is both of its optimizers (OptimizerGroup):
+    LearningRateScheduler sets both rates, summary counts both optimizers' slots."""
+    keras.utils.set_random_seed(0)
+    gan = training.Pix2Pix(models.unet((32, 32, 1), depth=1, base_filters=4),
+                           models.patchgan((32, 32, 1), n_layers=1, base_filters=4))
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    x = np.zeros((4, 32, 32, 1), "float32")
+    h = gan.fit(x, x, batch_size=4, epochs=2, verbose=0, callbacks=[
+        keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr / 2)]).history
+    assert float(gan.g_optimizer.learning_rate) == float(gan.d_optimizer.learning_rate) == \
+        pytest.approx(2.5e-4)
+    assert int(gan.optimizer.iterations.numpy()) == 2 and len(h["g_loss"]) == 2
+    lines = []
+    gan.summary(print_fn=lambda line, **kwargs: lines.append(line))
+    count = sum(int(np.prod(v.shape)) for v in gan.optimizer.variables)
+    assert count > 2 * gan.count_params()  # Adam: two slots a weight, both nets
+    assert any(f"Optimizer params: {count:,}" in line for line in lines)
