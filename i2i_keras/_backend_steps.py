@@ -108,7 +108,8 @@ def _step(table, model, args):
 
 def _unpack(data):
     x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-    return x, y
+    # train_on_batch may hand PyTorch NumPy arrays as they are.
+    return keras.tree.map_structure(keras.ops.convert_to_tensor, (x, y))
 
 
 # -- TensorFlow ------------------------------------------------------------------------

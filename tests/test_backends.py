@@ -61,7 +61,7 @@ def runs(tmp_path_factory):
     for name, net in nets.items():
         net.save(work / f"init_{name}.keras")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     out = {}
     for backend in filter(installed, BACKENDS):
         start = time.perf_counter()
