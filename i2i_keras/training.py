@@ -1,5 +1,7 @@
 """Trainers as ``keras.Model`` subclasses: ``compile`` then ``fit``, with every Keras
-callback (ModelCheckpoint, TensorBoard, CSVLogger, EarlyStopping) working as usual.
+callback (ModelCheckpoint, TensorBoard, CSVLogger, EarlyStopping) working as usual, on
+every Keras backend (TensorFlow, JAX, PyTorch): the losses below are ``keras.ops``, and
+how a step takes gradients is in :mod:`i2i_keras._backend_steps`.
 
 :class:`Supervised` trains one network on registered pairs with a pixel loss (L1, SSIM,
 gradient difference, perceptual or a mix): the recipe for denoising and super-resolution.
@@ -31,17 +33,17 @@ import types
 import warnings
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from . import losses
+from ._backend_steps import GradientSteps
 
 # Our datasets shuffle themselves; Keras warns that fit's own shuffle flag is ignored.
 warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class Pix2Pix(keras.Model):
+class Pix2Pix(GradientSteps, keras.Model):
     """Paired image-to-image GAN: a generator and a conditional discriminator.
 
     generator: (B, H, W, Cx) → (B, H, W, Cy). discriminator: [x, y] → patch logits.
@@ -66,12 +68,13 @@ class Pix2Pix(keras.Model):
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer,
                 d_optimizer: keras.optimizers.Optimizer, lambda_l1: float = 100.0,
-                gan_loss: str = "vanilla", jit_compile: bool | str = False,
+                gan_loss: str = "vanilla", jit_compile: bool | str | None = None,
                 extra_loss=None, **kwargs):
         """g_optimizer, d_optimizer: one optimizer each (pix2pix: Adam 2e-4, beta_1 0.5).
         lambda_l1: weight of the L1 term (100 in pix2pix). gan_loss: "vanilla",
         "lsgan" or "hinge" (see :func:`i2i_keras.losses.adversarial_loss`).
-        jit_compile: XLA-compile the step (the step is always a compiled graph).
+        jit_compile: True to XLA-compile the step; None, each backend's usual compiled
+        step (a TensorFlow graph, ``jax.jit``, eager PyTorch).
         extra_loss: None, or a term added to the generator loss, callable(y, G(x)) ->
         scalar, a name or a {name: weight} dict (:func:`i2i_keras.losses.get`); e.g.
         SRGAN-style ``extra_loss={"perceptual": 1.0}`` with a small ``lambda_l1``."""
@@ -109,28 +112,18 @@ class Pix2Pix(keras.Model):
         d_loss = self.d_loss_fn(real_logits, fake_logits)
         return g_loss, d_loss, terms
 
-    def train_step(self, data):
-        x, y = data
-        with tf.GradientTape(persistent=True) as tape:
-            g_loss, d_loss, terms = self._step_losses(x, y)
-        g_vars, d_vars = self.generator.trainable_variables, self.discriminator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        del tape
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_loss_tracker.update_state(d_loss)
-        self.l1_tracker.update_state(terms["l1"])
-        self.psnr_tracker.update_state(terms["psnr"])
-        if self.extra_loss_fn is not None:
-            self.extra_tracker.update_state(terms["extra"])
-        return {m.name: m.result() for m in self.metrics}
+    # train_step and test_step (GradientSteps) take gradients the way the backend does.
+    def _optimizer_groups(self):
+        return [(self.g_optimizer, self.generator.trainable_variables),
+                (self.d_optimizer, self.discriminator.trainable_variables)]
 
-    def test_step(self, data):
-        x, y = data
+    def _train_losses(self, x, y):
+        g_loss, d_loss, terms = self._step_losses(x, y)
+        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **terms}
+
+    def _test_values(self, x, y):
         fake = ops.cast(self.generator(x, training=False), "float32")
-        self.l1_tracker.update_state(losses.l1(y, fake))
-        self.psnr_tracker.update_state(losses.psnr(y, fake))
-        return {"l1": self.l1_tracker.result(), "psnr": self.psnr_tracker.result()}
+        return {"l1": losses.l1(y, fake), "psnr": losses.psnr(y, fake)}
 
     # Saving: the whole trainer (ModelCheckpoint) and its compile settings.
     def get_config(self):
@@ -157,8 +150,7 @@ class Pix2Pix(keras.Model):
                      keras.saving.deserialize_keras_object(config["d_optimizer"]),
                      config["lambda_l1"], config["gan_loss"],
                      extra_loss=None if extra is None else _loss_from_config(extra))
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.optimizer.build()
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
@@ -212,10 +204,14 @@ class ImagePool(keras.layers.Layer):
         if any(d is None for d in input_shape[1:]):
             raise ValueError(f"ImagePool needs a fixed image shape, got {input_shape}: give "
                              "the generators a fixed input_shape such as (64, 64, 1)")
+        # Under tf.distribute, the first replica's writes are the pool's (each replica
+        # still draws from it for its own share of the batch).
         self.images = self.add_weight(shape=(max(self.size, 1),) + tuple(input_shape[1:]),
-                                      initializer="zeros", trainable=False, name="images")
+                                      initializer="zeros", trainable=False, name="images",
+                                      aggregation="only_first_replica")
         self.count = self.add_weight(shape=(), dtype="int32", initializer="zeros",
-                                     trainable=False, name="count")
+                                     trainable=False, name="count",
+                                     aggregation="only_first_replica")
 
     def call(self, fakes):
         fakes = ops.cast(fakes, self.images.dtype)
@@ -242,7 +238,7 @@ class ImagePool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class CycleGAN(keras.Model):
+class CycleGAN(GradientSteps, keras.Model):
     """Unpaired image-to-image GAN (Zhu et al. 2017): two generators, two discriminators.
 
     generator_ab: A → B (e.g. MR → CT), generator_ba: B → A. discriminator_a judges
@@ -282,7 +278,7 @@ class CycleGAN(keras.Model):
                 d_optimizer: keras.optimizers.Optimizer, lambda_cycle: float = 10.0,
                 lambda_identity: float = 0.5, gan_loss: str = "lsgan",
                 lambda_tv: float = 0.0, lambda_air: float = 0.0,
-                air_thresholds: dict | None = None, jit_compile: bool | str = False,
+                air_thresholds: dict | None = None, jit_compile: bool | str | None = None,
                 **kwargs):
         """g_optimizer trains both generators, d_optimizer both discriminators (CycleGAN:
         Adam 2e-4, beta_1 0.5, :func:`adam` with ``hold_fraction=0.5``). lambda_identity
@@ -353,25 +349,19 @@ class CycleGAN(keras.Model):
         d_loss = 0.5 * (self.d_loss_fn(real_b, pool_b) + self.d_loss_fn(real_a, pool_a))
         return g_loss, d_loss, {"cycle": cycle, "identity": identity}
 
-    def train_step(self, data):
-        a, b = data
-        with tf.GradientTape(persistent=True) as tape:
-            g_loss, d_loss, terms = self._step_losses(a, b)
-        g_vars = [v for m in self.generators for v in m.trainable_variables]
-        d_vars = [v for m in self.discriminators for v in m.trainable_variables]
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
-        del tape
-        for name, value in {"g_loss": g_loss, "d_loss": d_loss, **terms}.items():
-            self.trackers[name].update_state(value)
-        return {k: self.trackers[k].result() for k in ("g_loss", "d_loss", "cycle", "identity")}
+    # train_step and test_step (GradientSteps) take gradients the way the backend does.
+    def _optimizer_groups(self):
+        return [(self.g_optimizer, [v for m in self.generators for v in m.trainable_variables]),
+                (self.d_optimizer,
+                 [v for m in self.discriminators for v in m.trainable_variables])]
 
-    def test_step(self, data):
-        a, b = data  # registered pairs: how close is G(a) to the true b?
+    def _train_losses(self, a, b):
+        g_loss, d_loss, terms = self._step_losses(a, b)
+        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **terms}
+
+    def _test_values(self, a, b):  # registered pairs: how close is G(a) to the true b?
         fake = ops.cast(self.generator_ab(a, training=False), "float32")
-        self.trackers["l1"].update_state(losses.l1(b, fake))
-        self.trackers["psnr"].update_state(losses.psnr(b, fake))
-        return {"l1": self.trackers["l1"].result(), "psnr": self.trackers["psnr"].result()}
+        return {"l1": losses.l1(b, fake), "psnr": losses.psnr(b, fake)}
 
     # Saving: the whole trainer (ModelCheckpoint) and its compile settings.
     _NETS = ("generator_ab", "generator_ba", "discriminator_a", "discriminator_b")
@@ -397,8 +387,7 @@ class CycleGAN(keras.Model):
         g_opt = keras.saving.deserialize_keras_object(config.pop("g_optimizer"))
         d_opt = keras.saving.deserialize_keras_object(config.pop("d_optimizer"))
         self.compile(g_opt, d_opt, **config)
-        g_opt.build([v for m in self.generators for v in m.trainable_variables])
-        d_opt.build([v for m in self.discriminators for v in m.trainable_variables])
+        self.optimizer.build()
 
 
 def _loss_config(loss) -> dict:
@@ -447,7 +436,7 @@ class _UnsavedLoss:
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class Supervised(keras.Model):
+class Supervised(GradientSteps, keras.Model):
     """One network trained on registered pairs (x, y) with a pixel loss.
 
     network: (B, H, W, Cx) -> (B, H, W, Cy), e.g. a residual :func:`~i2i_keras.models.unet`
@@ -473,11 +462,11 @@ class Supervised(keras.Model):
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
 
     def compile(self, optimizer: keras.optimizers.Optimizer, loss="l1",
-                jit_compile: bool | str = False, **kwargs):
+                jit_compile: bool | str | None = None, **kwargs):
         """optimizer: e.g. Adam(1e-3). loss: "l1", "l2", "ssim", "gradient_difference",
         "perceptual", a {name: weight} mix such as {"l1": 1.0, "perceptual": 0.1}, or a
         callable(y_true, y_pred) -> scalar (see :func:`i2i_keras.losses.get`).
-        jit_compile: XLA-compile the step (the step is always a compiled graph)."""
+        jit_compile: as for :meth:`Pix2Pix.compile`."""
         super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
         self.loss_spec, self.loss_fn = loss, losses.get(loss)
 
@@ -496,24 +485,21 @@ class Supervised(keras.Model):
             loss = loss + ops.sum(self.network.losses)
         return loss, y, pred
 
-    def _log(self, loss, y, pred):
-        self.loss_tracker.update_state(loss)
-        self.l1_tracker.update_state(losses.l1(y, pred))
-        self.psnr_tracker.update_state(losses.psnr(y, pred))
-        return {m.name: m.result() for m in self.metrics}
+    # train_step and test_step (GradientSteps) take gradients the way the backend does;
+    # self.optimizer scales the loss under mixed_float16.
+    def _optimizer_groups(self):
+        return [(self.optimizer, self.network.trainable_variables)]
 
-    def train_step(self, data):
-        x, y = data
-        with tf.GradientTape() as tape:
-            loss, y, pred = self._loss(x, y, training=True)
-            scaled = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
-        variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return self._log(loss, y, pred)
+    def _values(self, x, y, training: bool):
+        loss, y, pred = self._loss(x, y, training)
+        return loss, {"loss": loss, "l1": losses.l1(y, pred), "psnr": losses.psnr(y, pred)}
 
-    def test_step(self, data):
-        x, y = data
-        return self._log(*self._loss(x, y, training=False))
+    def _train_losses(self, x, y):
+        loss, values = self._values(x, y, training=True)
+        return [loss], values
+
+    def _test_values(self, x, y):
+        return self._values(x, y, training=False)[1]
 
     # Saving: the whole trainer (ModelCheckpoint) and its compile settings.
     def get_config(self):
