@@ -214,7 +214,7 @@ plt.show()
 # one low (skull base, sinuses), one middle, one high.
 
 # %%
-levels = np.argsort(test["patient"] * 1000.0 + np.arange(len(test["x"])))
+levels = np.lexsort((np.arange(len(test["x"])), test["patient"]))  # by patient, then slice
 pick = [levels[0], levels[len(levels) // 2], levels[-1]] if len(levels) >= 3 else levels
 fig, axes = plt.subplots(len(pick), 4, figsize=(12, 3 * len(pick)), squeeze=False)
 for row, i in zip(axes, pick):
