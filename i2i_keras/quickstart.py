@@ -87,6 +87,27 @@ def split_pairs(data: dict, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
             for name, idx in parts.items()}
 
 
+def synthrad_splits(s: Settings, n_patients: int | None = None, crop: int = 256,
+                    region: str = "brain") -> tuple[dict, float]:
+    """SynthRAD2023 MR/CT pairs split like :func:`make_splits`, and their pixel size (mm).
+
+    Axial slices (``s.slices_per_patient`` a patient) are cropped to ``crop``² at 1 mm,
+    then averaged down to ``s.size``² (CT in HU, the body mask kept where more than half
+    of a coarse pixel is body). Needs ``python data_scripts/download.py synthrad2023``.
+    """
+    from . import datasets, physics
+
+    pairs = datasets.load_synthrad_slices(region, n_patients=n_patients or s.patients,
+                                          slices_per_patient=s.slices_per_patient, size=crop)
+    factor = crop / s.size
+    data = split_pairs(
+        {"mr": physics.downsample(pairs.inputs, factor),
+         "ct": physics.downsample(pairs.targets, factor),
+         "body": physics.downsample(pairs.masks.astype(np.float32), factor) > 0.5,
+         "patient": np.asarray(pairs.subject_ids)}, seed=s.seed)
+    return data, crop / s.size
+
+
 def tissue_masks(split: dict) -> dict[str, np.ndarray]:
     """Body and tissue-class masks of a split: from the phantom labels when it has them,
     else by thresholding its CT inside its body mask."""

@@ -92,15 +92,7 @@ S
 
 # %%
 if DATASET == "synthrad":
-    pairs = i2i.datasets.load_synthrad_slices(
-        "brain", n_patients=S.patients, slices_per_patient=S.slices_per_patient, size=256)
-    factor = 256 / S.size
-    data = i2i.quickstart.split_pairs(
-        {"mr": i2i.physics.downsample(pairs.inputs, factor),
-         "ct": i2i.physics.downsample(pairs.targets, factor),
-         "body": i2i.physics.downsample(pairs.masks.astype(np.float32), factor) > 0.5,
-         "patient": np.asarray(pairs.subject_ids)}, seed=S.seed)
-    PIXEL_MM = 256 / S.size
+    data, PIXEL_MM = i2i.quickstart.synthrad_splits(S)
 else:
     data = i2i.quickstart.make_splits(S)
     PIXEL_MM = 220 / S.size

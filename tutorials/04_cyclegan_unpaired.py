@@ -102,16 +102,8 @@ P
 
 # %%
 if DATASET == "synthrad":
-    pairs = i2i.datasets.load_synthrad_slices(
-        "brain", n_patients=P["patients"], slices_per_patient=S.slices_per_patient, size=256)
-    factor = 256 / S.size
-    data = i2i.quickstart.split_pairs(
-        {"mr": i2i.physics.downsample(pairs.inputs, factor),
-         "ct": i2i.physics.downsample(pairs.targets, factor),
-         "body": i2i.physics.downsample(pairs.masks.astype(np.float32), factor) > 0.5,
-         "patient": np.asarray(pairs.subject_ids)}, seed=S.seed)
+    data, PIXEL_MM = i2i.quickstart.synthrad_splits(S, n_patients=P["patients"])
     ct_b_source = None  # real patients: domain B's CTs are what they are
-    PIXEL_MM = 256 / S.size
 else:
     with_lesions = i2i.phantoms.mr_ct_pairs(range(P["patients"]), S.slices_per_patient,
                                             size=S.size, lesions=True)
