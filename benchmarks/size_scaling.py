@@ -22,16 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from trainer_speed import StepTimer  # noqa: E402  (this folder: the same step timing)
 
 from i2i_keras import hardware, models, training  # noqa: E402
-
-
-class StepTimer(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
 
 
 def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
@@ -48,7 +41,7 @@ def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
         timer = StepTimer()
         gan.fit(tf.data.Dataset.from_tensors((x, x)).repeat(), steps_per_epoch=steps + 4,
                 epochs=1, verbose=0, callbacks=[timer])
-        return 1000.0 * float(np.median(np.diff(timer.times[3:])))
+        return timer.median_ms(skip=3)
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
