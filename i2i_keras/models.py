@@ -21,6 +21,10 @@ from keras import layers
 
 NORMS = ("batch", "instance", "none")
 UPSAMPLING = ("transpose", "resize")
+# The last layer of every network computes in float32 whatever the global policy: under
+# mixed bfloat16 (8 significant bits) a tanh output would be rounded by up to ~4 HU of
+# the [-1000, 2000] HU window, and float16 logits can overflow (the Keras guide's advice).
+OUTPUT_DTYPE = "float32"
 
 
 def _norm(kind: str, name: str):
@@ -101,10 +105,12 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, widths[level], norm, f"dec{level}", dropout)
     if residual:
-        x = layers.Conv2D(out_channels, 1, kernel_initializer="zeros", name="correction")(x)
-        outputs = layers.Add(name="output")([inputs, x])
+        x = layers.Conv2D(out_channels, 1, kernel_initializer="zeros", name="correction",
+                          dtype=OUTPUT_DTYPE)(x)
+        outputs = layers.Add(name="output", dtype=OUTPUT_DTYPE)([inputs, x])
     else:
-        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output")(x)
+        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output",
+                                dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -209,7 +215,7 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
         x = conv(x, base_filters * 2 ** i, 3, 2, f"up{i}", transpose=True)
     x = ReflectionPadding2D(3, name="head_pad")(x)
     outputs = layers.Conv2D(out_channels, 7, activation=output_activation,
-                            kernel_initializer=init, name="output")(x)
+                            kernel_initializer=init, name="output", dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -250,7 +256,8 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
         if n is not None:
             x = n(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
-    outputs = layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="logits")(x)
+    outputs = layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="logits",
+                            dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -292,8 +299,9 @@ def srcnn(input_shape=(None, None, 1), filters=(64, 32), kernel_sizes=(9, 5, 5),
     channels = input_shape[-1]
     if residual:
         x = layers.Conv2D(channels, kernel_sizes[-1], padding="same",
-                          kernel_initializer="zeros", name="correction")(x)
-        outputs = layers.Add(name="output")([inputs, x])
+                          kernel_initializer="zeros", name="correction", dtype=OUTPUT_DTYPE)(x)
+        outputs = layers.Add(name="output", dtype=OUTPUT_DTYPE)([inputs, x])
     else:
-        outputs = layers.Conv2D(channels, kernel_sizes[-1], padding="same", name="output")(x)
+        outputs = layers.Conv2D(channels, kernel_sizes[-1], padding="same", name="output",
+                                dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
