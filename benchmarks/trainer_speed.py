@@ -2,21 +2,23 @@
 
     python benchmarks/trainer_speed.py [--steps 12] [--only pix2pix|cyclegan]
 
-Both sides train the architectures of ``shared/anchors/tf_tutorial_pix2pix.py``:
-pix2pix (U-Net-256 with stride-2 convolutions, 70x70 PatchGAN, batch norm, one channel,
-256², batch 1) and CycleGAN (two such U-Nets and two PatchGANs with instance norm, 128²,
-batch 1, BCE, cycle 10, identity 0.5). The reference runs its own hand-written
-``tf.function`` step; ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` with
-``fit``. A step's time is the median interval between consecutive
-``on_train_batch_end`` calls of one long ``fit`` (what a student's epoch costs per step,
-fit's own per-step work included), against the reference's median step; compare them
-only within one run. Configurations: float32, float32 + XLA, and mixed precision
-(bfloat16 on CPUs with bfloat16 units, float16 on a GPU).
+Both sides train the architectures of ``shared/anchors/tf_tutorial_pix2pix.py``: pix2pix
+(U-Net-256 with stride-2 convolutions, 70x70 PatchGAN, batch norm, one channel, 256²,
+batch 1) and CycleGAN (two such U-Nets and two PatchGANs with instance norm, 128², batch
+1, BCE, cycle 10, identity 0.5). The reference runs its own hand-written ``tf.function``
+step; ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` with ``fit`` and the
+library's ``FusedAdam`` (one row with Keras' own Adam shows its share). A step's time is
+the median interval between consecutive ``on_train_batch_end`` calls of one long ``fit``
+(what a student's epoch costs per step, fit's own per-step work included), against the
+reference's median step; compare them only within one run. Configurations: float32,
+float32 + XLA, and mixed precision (bfloat16 on CPUs with bfloat16 units, float16 on a
+GPU).
 
 It also prints the FLOPs of one step (counted from the convolution layers: a training
-step costs about 3x the forward FLOPs), the GFLOP/s each configuration achieves, and
-the matrix-multiply peak of this machine measured in the same run, and which CPU units
-there are and which precision ``i2i_keras.hardware.recommended_policy`` chooses.
+step costs about 3x the forward FLOPs), the GFLOP/s each configuration achieves, and the
+matrix-multiply peak of this machine measured in the same run, the rate of the step's
+largest convolution alone at batch 1 and 2 (a ceiling for a batch-1 step), and which CPU
+units there are and which precision ``i2i_keras.hardware.recommended_policy`` chooses.
 """
 
 from __future__ import annotations
@@ -102,11 +104,28 @@ class StepTimer(keras.callbacks.Callback):
         return 1000.0 * float(np.median(np.diff(self.times[skip:])))
 
 
-def ours_ms(reference, kind: str, size: int, steps: int, precision: str, jit: bool):
+def conv_rate(batch: int, seconds: float = 2.0) -> float:
+    """GFLOP/s of the largest convolution of the pix2pix step alone (the PatchGAN's
+    256 -> 512 channels, 4x4 kernel, 31² output), forward, at a given batch: the most a
+    step made of such convolutions could reach on this machine."""
+    x = tf.random.normal((batch, 34, 34, 256))
+    w = tf.random.normal((4, 4, 256, 512))
+    f = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "VALID")[:, :1, :1, :1]))
+    f()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        float(f())
+        best = max(best, 2.0 * batch * 16 * 256 * 512 * 31 * 31 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def ours_ms(reference, kind: str, size: int, steps: int, precision: str, jit: bool,
+            optimizer=training.FusedAdam):
     keras.mixed_precision.set_global_policy(precision)
     try:
         keras.utils.set_random_seed(0)
-        opt = lambda: keras.optimizers.Adam(2e-4, beta_1=0.5)  # noqa: E731
+        opt = lambda: optimizer(2e-4, beta_1=0.5)  # noqa: E731
         if kind == "pix2pix":
             gens = [reference.unet_generator(size, 1)]
             discs = [reference.patchgan(size, 1)]
@@ -148,9 +167,16 @@ def main() -> None:
     if policy != "float32":
         peak[policy] = matmul_peak("float16" if gpu else "bfloat16")
     print("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()))
-    configs = [("float32", False), ("float32", True)]
+    conv = {b: conv_rate(b) for b in (1, 2)}
+    print("largest conv of the pix2pix step alone, float32 (GFLOP/s): "
+          + ", ".join(f"batch {b} {r:.0f} ({100 * r / peak['float32']:.0f} % of peak)"
+                      for b, r in conv.items()))
+    # (precision, XLA, optimizer): ours as shipped uses FusedAdam; one row with Keras' Adam
+    # shows what the fused update is worth.
+    configs = [("float32", False, keras.optimizers.Adam), ("float32", False, training.FusedAdam),
+               ("float32", True, training.FusedAdam)]
     if policy != "float32":
-        configs += [(policy, False), (policy, True)]
+        configs += [(policy, False, training.FusedAdam), (policy, True, training.FusedAdam)]
     results = {}
     for kind, size in (("pix2pix", 256), ("cyclegan", 128)):
         if a.only and kind != a.only:
@@ -158,9 +184,12 @@ def main() -> None:
         ref = reference.measure(kind, size=size, channels=1, batch=1, steps=a.steps)
         rows = {"reference loop, float32": (ref, None)}
         flops = None
-        for precision, jit in configs:
-            ms, flops = ours_ms(reference, kind, size, a.steps, precision, jit)
-            rows[f"i2i_keras fit, {precision}" + (" + XLA" if jit else "")] = (ms, precision)
+        for precision, jit, optimizer in configs:
+            ms, flops = ours_ms(reference, kind, size, a.steps, precision, jit, optimizer)
+            name = f"i2i_keras fit, {precision}" + (" + XLA" if jit else "")
+            if optimizer is not training.FusedAdam:
+                name += ", Keras Adam"
+            rows[name] = (ms, precision)
         print(f"\n{kind} {size}², batch 1: {flops / 1e9:.1f} GFLOP a step")
         print(f"  {'':38s} {'ms/step':>8s} {'speed-up':>9s} {'GFLOP/s':>8s} {'% of peak':>9s}")
         for name, (ms, precision) in rows.items():
@@ -168,7 +197,9 @@ def main() -> None:
             share = 100 * rate / peak.get(precision or "float32", peak["float32"])
             print(f"  {name:38s} {ms:8.1f} {ref / ms:8.2f}x {rate:8.1f} {share:8.0f}%")
         results[kind] = {k: round(v[0], 1) for k, v in rows.items()}
-    print(json.dumps({"peak_gflops": {k: round(v) for k, v in peak.items()}, **results}))
+    print(json.dumps({"peak_gflops": {k: round(v) for k, v in peak.items()},
+                      "conv_gflops": {f"batch {b}": round(r) for b, r in conv.items()},
+                      **results}))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -70,3 +71,23 @@ def test_srcnn_keeps_the_size_and_its_residual_form_starts_as_identity():
     np.testing.assert_allclose(res.predict(x2, verbose=0), x2, atol=1e-6)
     with pytest.raises(ValueError, match="one entry more"):
         models.srcnn(kernel_sizes=(9, 5))
+
+
+def test_window_channels_stretch_a_window_and_keep_the_image():
+    rng = np.random.default_rng(0)
+    x = (0.05 * rng.standard_normal((1, 16, 16, 1))).astype("float32")
+    layer = models.WindowChannels([(-0.1, 0.1), (-0.05, 0.0)])
+    out = keras.ops.convert_to_tensor(layer(x)).numpy()
+    assert out.shape == (1, 16, 16, 3)
+    np.testing.assert_array_equal(out[..., 0], x[..., 0])  # the image itself, untouched
+    np.testing.assert_allclose(out[..., 1], np.clip(10 * x[..., 0], -1, 1), atol=1e-6)
+    np.testing.assert_allclose(out[..., 2], np.clip(40 * x[..., 0] + 1, -1, 1), atol=1e-5)
+    again = models.WindowChannels.from_config(layer.get_config())
+    assert again.windows == [(-0.1, 0.1), (-0.05, 0.0)]
+
+
+def test_patchgan_with_windows_sees_one_channel_per_window():
+    net = models.patchgan((32, 32, 1), n_layers=2, base_filters=4, conditional=False,
+                          windows=[(-0.5, 0.0), (-0.3, -0.1)])
+    assert net.get_layer("conv0").kernel.shape[-2] == 3
+    assert net(np.zeros((2, 32, 32, 1), "float32")).shape == (2, 8, 8, 1)
