@@ -78,6 +78,7 @@ S = i2i.quickstart.settings(QUICK)
 if S.mode == "cpu":  # the quickstart's 6 minutes, stretched to about 10
     S = dataclasses.replace(S, patients=160, epochs=40, minutes=11.0)
 keras.utils.set_random_seed(S.seed)
+keras.mixed_precision.set_global_policy(S.precision)  # float32 on a CPU: see Settings
 T0 = time.perf_counter()
 print(f"data: {DATASET}; mode {S.mode}")
 S
