@@ -74,6 +74,7 @@ import i2i_keras as i2i
 QUICK = os.environ.get("I2I_QUICK") == "1"
 S = i2i.quickstart.settings(QUICK)
 keras.utils.set_random_seed(S.seed)
+keras.mixed_precision.set_global_policy(S.precision)  # float32 on a CPU: see Settings
 T0 = time.perf_counter()
 S
 
