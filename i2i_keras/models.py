@@ -22,7 +22,7 @@ from keras import layers
 NORMS = ("batch", "instance", "none")
 UPSAMPLING = ("transpose", "resize")
 # The last layer of every network computes in float32 whatever the global policy: under
-# mixed bfloat16 (8 significant bits) a tanh output would be rounded by up to ~4 HU of
+# mixed bfloat16 (8 significant bits) a tanh output would be rounded by up to ~3 HU of
 # the [-1000, 2000] HU window, and float16 logits can overflow (the Keras guide's advice).
 OUTPUT_DTYPE = "float32"
 
