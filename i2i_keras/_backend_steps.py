@@ -253,9 +253,9 @@ class FusedAdam(keras.optimizers.Adam):
     TensorFlow (``ResourceApplyAdam``: m, v and the weight in one pass over memory).
 
     Keras writes Adam's update as a dozen element-wise ops, each a full pass over the
-    weights; TensorFlow without XLA runs them one by one. On pix2pix's 57 M-parameter
-    U-Net-256 + PatchGAN that took 168 ms a step against 58 ms fused, on the 2-core
-    machine of the README (``benchmarks/trainer_speed.py`` shows the whole step). Same
+    weights; TensorFlow without XLA runs them one by one. For pix2pix's 57 M-parameter
+    U-Net-256 + PatchGAN the update alone took 168 ms a step, fused 58 ms, on the 2-core
+    machine of the README (``benchmarks/trainer_speed.py`` times the whole step). Same
     arithmetic as Keras' Adam (bias-corrected rate, epsilon outside the square root).
     Other backends, AMSGrad and sparse gradients take Keras' own update (JAX's ``jit``
     fuses it; Keras' PyTorch Adam is already fused, so :func:`i2i_keras.training.adam`
