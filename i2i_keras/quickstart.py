@@ -55,11 +55,9 @@ def settings(quick: bool | None = None) -> Settings:
         quick = os.environ.get("I2I_QUICK") == "1"
     if quick:
         return Settings("quick", 64, 10, 4, 3, 8, 2, 8, 4, 2, 4e-4, minutes=1.0)
-    import tensorflow as tf
+    from .hardware import has_gpu, recommended_policy
 
-    if tf.config.list_physical_devices("GPU"):
-        from .hardware import recommended_policy
-
+    if has_gpu():
         return Settings("gpu", 256, 200, 12, 5, 32, 3, 64, 8, 60, 2e-4, minutes=30.0,
                         precision=recommended_policy(gpu=True))
     return Settings("cpu", 64, 120, 8, 3, 16, 2, 32, 4, 36, 4e-4, minutes=12.0)
@@ -107,13 +105,13 @@ def synthrad_splits(s: Settings, n_patients: int | None = None, crop: int = 256,
 
     pairs = datasets.load_synthrad_slices(region, n_patients=n_patients or s.patients,
                                           slices_per_patient=s.slices_per_patient, size=crop)
-    factor = crop / s.size
+    factor = crop / s.size  # also the pixel size in mm: the crop has 1 mm pixels
     data = split_pairs(
         {"mr": physics.downsample(pairs.inputs, factor),
          "ct": physics.downsample(pairs.targets, factor),
          "body": physics.downsample(pairs.masks.astype(np.float32), factor) > 0.5,
          "patient": np.asarray(pairs.subject_ids)}, seed=s.seed)
-    return data, crop / s.size
+    return data, factor
 
 
 def tissue_masks(split: dict) -> dict[str, np.ndarray]:
