@@ -1,5 +1,8 @@
 """Speed settings that must not change the results: the fused Adam, float32 outputs
-under mixed precision, loss scaling of the GANs' optimizers under float16."""
+under mixed precision, loss scaling of the GANs' optimizers under float16, weights cast
+to the compute dtype once per step."""
+
+import contextlib
 
 import keras
 import numpy as np
@@ -7,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from i2i_keras import models, training
+from i2i_keras._backend_steps import CastOncePerStep
 
 
 def _adam_weights(cls, steps=4):
@@ -76,3 +80,62 @@ def test_gan_optimizers_are_loss_scaled_under_float16(policy):
             assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
         logs = trainer.fit(x, x, epochs=1, batch_size=2, verbose=0).history
         assert all(np.isfinite(v[-1]) for v in logs.values()), logs
+
+
+def _bfloat16_weight_casts_and_gradients(net, x, scope):
+    """Trace net(net(x)) and its gradient; count the casts of weights to bfloat16."""
+    @tf.function
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            with scope():
+                y = net(net(x, training=True), training=True)
+            loss = tf.reduce_mean(tf.cast(y, "float32") ** 2)
+        return tape.gradient(loss, net.trainable_variables)
+
+    graph = gradients.get_concrete_function(x).graph
+    casts = [op for op in graph.get_operations() if op.type == "Cast"
+             and op.outputs[0].dtype == tf.bfloat16 and op.inputs[0].op.type == "ReadVariableOp"]
+    return len(casts), [g.numpy() for g in gradients(x)]
+
+
+def test_cast_once_per_step_shares_one_copy_of_each_weight_between_passes(policy):
+    policy("mixed_bfloat16")
+    net = models.unet((16, 16, 1), depth=2, base_filters=4)
+    x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 1)), "float32")
+    n_each, per_call = _bfloat16_weight_casts_and_gradients(net, x, contextlib.nullcontext)
+    n_once, once = _bfloat16_weight_casts_and_gradients(
+        net, x, lambda: CastOncePerStep("bfloat16"))
+    assert n_each > 0 and n_once * 2 == n_each  # two passes, one cast per weight
+    for a, b in zip(per_call, once):  # the same gradients, up to bfloat16 rounding
+        assert a.dtype == b.dtype == np.float32
+        assert np.abs(a - b).max() <= 0.01 * np.abs(a).max() + 1e-7
+
+
+def test_cast_once_per_step_is_off_under_a_float32_policy():
+    assert isinstance(CastOncePerStep.if_mixed(), contextlib.nullcontext)
+
+
+def _cyclegan_update(shape):
+    keras.utils.set_random_seed(0)
+    gan = training.CycleGAN(*(models.unet(shape, depth=2, base_filters=4) for _ in "ab"),
+                            *(models.patchgan(shape, n_layers=1, base_filters=4,
+                                              conditional=False) for _ in "ab"))
+    gan.compile(keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0))
+    before = [w.numpy() for w in gan.trainable_variables]
+    rng = np.random.default_rng(1)
+    a, b = (rng.uniform(-1, 1, (1, *shape)).astype("float32") for _ in "ab")
+    gan.train_on_batch(a, b)
+    return [w.numpy() - w0 for w, w0 in zip(gan.trainable_variables, before)]
+
+
+def test_gan_step_under_mixed_bfloat16_is_the_same_with_weights_cast_once(policy, monkeypatch):
+    """Each CycleGAN generator runs twice a step: its summed gradient (an SGD step here)
+    must not change when both passes share one bfloat16 copy of its weights."""
+    policy("mixed_bfloat16")
+    once = _cyclegan_update((16, 16, 1))
+    monkeypatch.setattr(CastOncePerStep, "if_mixed", classmethod(
+        lambda cls: contextlib.nullcontext()))
+    per_call = _cyclegan_update((16, 16, 1))
+    for a, b in zip(per_call, once):
+        assert np.linalg.norm(a) > 0
+        assert np.linalg.norm(a - b) <= 0.03 * np.linalg.norm(a)
