@@ -149,7 +149,7 @@ class CastOncePerStep(AutocastScope):
     On the CycleGAN step of ``benchmarks/trainer_speed.py`` (128², mixed_bfloat16, the
     2-core machine of the README) TensorFlow's profiler counted 366 ms of casts a step;
     cast once, the step went from 1241 to 1091 ms in back-to-back runs (pix2pix 256²:
-    520 -> 474 ms). JAX's ``jit`` merges the repeated casts itself.
+    520 -> 474 ms). Used on TensorFlow, where that was measured.
     """
 
     def __init__(self, dtype):
