@@ -1,19 +1,21 @@
 """How the cost of a pix2pix step grows with image size and batch, with a plot.
 
     python benchmarks/size_scaling.py [--sizes 64 128 256 512] [--batches 1 4 8]
-                                      [--out docs/size_scaling.png]
+                                      [--out docs/size_scaling.png] [--plot-only]
 
 Trains the tutorials' generator recipe (U-Net, instance norm, 16 base filters, depth
 3 at 64² and one level more per doubling of the size, capped at 5) with a 34x34
 PatchGAN through ``fit``, in float32 and in the precision
 ``i2i_keras.hardware.recommended_policy`` picks, and prints milliseconds per step and
 images per second. Medians of the step intervals of one fit call per setting, all in
-one process: compare them only within one run.
+one process: compare them only within one run. The measurements are also written beside
+the plot (``docs/size_scaling.json``); ``--plot-only`` redraws the plot from them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -45,51 +47,68 @@ def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
         keras.mixed_precision.set_global_policy("float32")
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
-    p.add_argument("--steps", type=int, default=8)
-    p.add_argument("--out", default="docs/size_scaling.png")
-    a = p.parse_args()
-    policies = sorted({"float32", hardware.recommended_policy()}, reverse=True)
-    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
-          f"CPU units {hardware.cpu_units()}; policies {policies}")
-    print(f"{'size':>5} {'batch':>5} " + "".join(f"{p + ' ms':>22} {'img/s':>7}"
-                                                  for p in policies))
-    table = {}
-    for size in a.sizes:
-        for batch in a.batches:
-            row = {pol: step_ms(size, batch, pol, max(3, a.steps * 64 // size))
-                   for pol in policies}
-            table[(size, batch)] = row
-            print(f"{size:>5} {batch:>5} " + "".join(
-                f"{row[pol]:>22.1f} {1000 * batch / row[pol]:>7.1f}" for pol in policies),
-                flush=True)
-
+def plot(table: dict, title: str, out: str) -> None:
+    """ms per step and images per second against size; table[policy][batch][size] = ms."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for pol, style in zip(policies, ("-", "--")):
-        for batch in a.batches:
-            ms = [table[(s, batch)][pol] for s in a.sizes]
-            axes[0].loglog(a.sizes, ms, style, marker="o", label=f"batch {batch}, {pol}")
-            axes[1].semilogx(a.sizes, [1000 * batch / m for m in ms], style, marker="o",
-                             label=f"batch {batch}, {pol}")
+    for (pol, rows), style in zip(table.items(), ("-", "--")):
+        for batch, row in rows.items():
+            sizes, ms = [int(s) for s in row], list(row.values())
+            axes[0].plot(sizes, ms, style, marker="o", label=f"batch {batch}, {pol}")
+            axes[1].plot(sizes, [1000 * int(batch) / m for m in ms], style, marker="o")
     axes[0].set_ylabel("ms per step")
     axes[1].set_ylabel("images per second")
     for ax in axes:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.minorticks_off()  # only the measured sizes on the axis
+        ax.set_xticks(sizes, [str(s) for s in sizes])
         ax.set_xlabel("image size (pixels per side)")
-        ax.set_xticks(a.sizes, [str(s) for s in a.sizes])
+        ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle(f"pix2pix step through fit, {platform.machine()} {os.cpu_count()} cores, "
-                 f"{time.strftime('%Y-%m-%d')}")
+    fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(a.out, dpi=90)
-    print(f"wrote {a.out}")
+    fig.savefig(out, dpi=90)
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--out", default="docs/size_scaling.png")
+    p.add_argument("--plot-only", action="store_true",
+                   help="redraw the plot from the .json beside --out, measuring nothing")
+    a = p.parse_args()
+    saved = os.path.splitext(a.out)[0] + ".json"
+    if a.plot_only:
+        with open(saved) as f:
+            run = json.load(f)
+        plot(run["ms_per_step"], run["title"], a.out)
+        return
+    policies = sorted({"float32", hardware.recommended_policy()}, reverse=True)
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+          f"CPU units {hardware.cpu_units()}; policies {policies}")
+    print(f"{'size':>5} {'batch':>5} " + "".join(f"{p + ' ms':>22} {'img/s':>7}"
+                                                  for p in policies))
+    table = {pol: {batch: {} for batch in a.batches} for pol in policies}
+    for size in a.sizes:
+        for batch in a.batches:
+            for pol in policies:
+                table[pol][batch][size] = step_ms(size, batch, pol, max(3, a.steps * 64 // size))
+            print(f"{size:>5} {batch:>5} " + "".join(
+                f"{table[pol][batch][size]:>22.1f} {1000 * batch / table[pol][batch][size]:>7.1f}"
+                for pol in policies), flush=True)
+    title = (f"pix2pix step through fit, {platform.machine()} {os.cpu_count()} cores, "
+             f"{time.strftime('%Y-%m-%d')}")
+    with open(saved, "w") as f:
+        json.dump({"title": title, "ms_per_step": table}, f, indent=1)
+    plot(table, title, a.out)
 
 
 if __name__ == "__main__":
