@@ -16,6 +16,7 @@ the forward pass, then every optimizer applies its own:
 - TensorFlow: one (persistent) ``tf.GradientTape`` over the forward pass; under a
   ``tf.distribute`` strategy (MirroredStrategy, MultiWorkerMirroredStrategy) each
   replica's loss is divided by the number of replicas, whose gradients are summed.
+  Under a mixed-precision policy the forward pass runs in :class:`CastOncePerStep`.
 - PyTorch: ``torch.autograd.grad`` of each loss, then ``optimizer.apply`` without grad.
 - JAX: stateless. Keras' ``fit`` hands ``train_step`` the values of all variables
   (trainable, non-trainable, optimizer, metric) and wants the new ones back. The
@@ -165,9 +166,11 @@ class CastOncePerStep(AutocastScope):
         return self._copies[key][1]
 
     @classmethod
-    def if_mixed(cls):
-        """This scope under a mixed global policy; otherwise a scope that does nothing."""
-        policy = keras.mixed_precision.global_policy()
+    def for_policy(cls, policy):
+        """This scope under a mixed dtype policy; otherwise a scope that does nothing.
+        Give it the trainer's own policy (``model.dtype_policy``, the global one when the
+        trainer was made): Keras keeps the global policy per thread, and tf.distribute
+        runs each replica's step in a thread of its own, where it reads float32."""
         if policy.compute_dtype == policy.variable_dtype:
             return contextlib.nullcontext()
         return cls(policy.compute_dtype)
@@ -183,7 +186,7 @@ def _tf_train(model, data):
     # sum the replicas' gradients: divide each replica's loss by their number.
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     with tf.GradientTape(persistent=len(groups) > 1) as tape:
-        with CastOncePerStep.if_mixed():
+        with CastOncePerStep.for_policy(model.dtype_policy):
             losses, values = model._train_losses(*_unpack(data))
         scaled = [opt.scale_loss(loss / replicas if replicas > 1 else loss)
                   for (opt, _), loss in zip(groups, losses)]

@@ -111,8 +111,12 @@ def test_cast_once_per_step_shares_one_copy_of_each_weight_between_passes(policy
         assert np.abs(a - b).max() <= 0.01 * np.abs(a).max() + 1e-7
 
 
-def test_cast_once_per_step_is_off_under_a_float32_policy():
-    assert isinstance(CastOncePerStep.if_mixed(), contextlib.nullcontext)
+def test_cast_once_per_step_is_on_under_mixed_policies_only():
+    assert isinstance(CastOncePerStep.for_policy(keras.DTypePolicy("float32")),
+                      contextlib.nullcontext)
+    for name, dtype in (("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")):
+        scope = CastOncePerStep.for_policy(keras.DTypePolicy(name))
+        assert isinstance(scope, CastOncePerStep) and scope.dtype == dtype
 
 
 def _cyclegan_update(shape):
@@ -133,8 +137,8 @@ def test_gan_step_under_mixed_bfloat16_is_the_same_with_weights_cast_once(policy
     must not change when both passes share one bfloat16 copy of its weights."""
     policy("mixed_bfloat16")
     once = _cyclegan_update((16, 16, 1))
-    monkeypatch.setattr(CastOncePerStep, "if_mixed", classmethod(
-        lambda cls: contextlib.nullcontext()))
+    monkeypatch.setattr(CastOncePerStep, "for_policy", classmethod(
+        lambda cls, policy: contextlib.nullcontext()))
     per_call = _cyclegan_update((16, 16, 1))
     for a, b in zip(per_call, once):
         assert np.linalg.norm(a) > 0
