@@ -1,16 +1,20 @@
 """Our trainers through ``fit`` against the TensorFlow-tutorial loops, in one process.
 
-    python benchmarks/trainer_speed.py [--steps 12] [--only pix2pix|cyclegan]
+    python benchmarks/trainer_speed.py [--rounds 3] [--steps 4] [--only pix2pix|cyclegan]
 
 Both sides train the architectures of ``shared/anchors/tf_tutorial_pix2pix.py``: pix2pix
 (U-Net-256 with stride-2 convolutions, 70x70 PatchGAN, batch norm, one channel, 256²,
 batch 1) and CycleGAN (two such U-Nets and two PatchGANs with instance norm, 128², batch
 1, BCE, cycle 10, identity 0.5). The reference runs its own hand-written ``tf.function``
 step; ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` with ``fit`` and the
-library's ``FusedAdam`` (one row with Keras' own Adam shows its share). A step's time is
-the median interval between consecutive ``on_train_batch_end`` calls of one long ``fit``
-(what a student's epoch costs per step, fit's own per-step work included), against the
-reference's median step; compare them only within one run. Configurations: float32,
+library's ``FusedAdam`` (one row with Keras' own Adam shows its share). Ours is timed
+between consecutive ``on_train_batch_end`` calls of ``fit`` (what a student's epoch costs
+per step, fit's own per-step work included), the reference call by call. Every
+configuration is built and warmed up first, then timed in rounds: each round runs a few
+steps of every configuration in turn, so a change in the machine's speed during the run
+(a shared machine's neighbours) touches all of them alike. Reported: the median step
+over all rounds and the range of the per-round speed-ups; compare numbers only within
+one run. Configurations: float32,
 float32 + XLA, and mixed precision (bfloat16 on CPUs with bfloat16 units, float16 on a
 GPU).
 
@@ -120,39 +124,66 @@ def conv_rate(batch: int, seconds: float = 2.0) -> float:
     return best
 
 
-def ours_ms(reference, kind: str, size: int, steps: int, precision: str, jit: bool,
-            optimizer=training.FusedAdam):
-    keras.mixed_precision.set_global_policy(precision)
-    try:
-        keras.utils.set_random_seed(0)
-        opt = lambda: optimizer(2e-4, beta_1=0.5)  # noqa: E731
-        if kind == "pix2pix":
-            gens = [reference.unet_generator(size, 1)]
-            discs = [reference.patchgan(size, 1)]
-            trainer = training.Pix2Pix(gens[0], discs[0])
-            trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla", jit_compile=jit)
-        else:
-            gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
-            discs = [reference.patchgan(size, 1, conditional=False, norm="instance")
-                     for _ in range(2)]
-            trainer = training.CycleGAN(*gens, *discs)
-            trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
-                            gan_loss="vanilla", jit_compile=jit)
+class ReferenceSteps:
+    """The reference loop's own ``tf.function`` step, timed call by call."""
+
+    def __init__(self, reference, kind: str, size: int):
+        tf.keras.utils.set_random_seed(0)
+        make = reference.pix2pix_step_fn if kind == "pix2pix" else reference.cyclegan_step_fn
+        self.step = make(size, 1)
+        rng = np.random.default_rng(0)
+        self.x, self.y = (tf.constant(rng.uniform(-1, 1, (1, size, size, 1)), "float32")
+                          for _ in "xy")
+
+    def seconds(self, steps: int) -> list[float]:
+        times = []
+        for _ in range(steps):
+            start = time.perf_counter()
+            float(self.step(self.x, self.y)[0])  # wait for the step to finish
+            times.append(time.perf_counter() - start)
+        return times
+
+
+class OurSteps:
+    """Our trainer on the reference's networks, built under ``precision`` and timed
+    through ``fit``."""
+
+    def __init__(self, reference, kind: str, size: int, precision: str, jit: bool,
+                 optimizer=training.FusedAdam):
+        keras.mixed_precision.set_global_policy(precision)  # the networks keep theirs
+        try:
+            keras.utils.set_random_seed(0)
+            opt = lambda: optimizer(2e-4, beta_1=0.5)  # noqa: E731
+            if kind == "pix2pix":
+                self.gens = [reference.unet_generator(size, 1)]
+                self.discs = [reference.patchgan(size, 1)]
+                self.trainer = training.Pix2Pix(self.gens[0], self.discs[0])
+                self.trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla",
+                                     jit_compile=jit)
+            else:
+                self.gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
+                self.discs = [reference.patchgan(size, 1, conditional=False, norm="instance")
+                              for _ in range(2)]
+                self.trainer = training.CycleGAN(*self.gens, *self.discs)
+                self.trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
+                                     gan_loss="vanilla", jit_compile=jit)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
         rng = np.random.default_rng(0)
         x, y = (rng.uniform(-1, 1, (1, size, size, 1)).astype("float32") for _ in "xy")
-        data = tf.data.Dataset.from_tensors((x, y)).repeat()
+        self.data = tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    def seconds(self, steps: int) -> list[float]:
         timer = StepTimer()
-        warm = 3
-        trainer.fit(data, steps_per_epoch=warm + steps + 1, epochs=1, verbose=0,
-                    callbacks=[timer])
-        return timer.median_ms(warm), step_flops(kind, gens, discs)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+        self.trainer.fit(self.data, steps_per_epoch=steps + 2, epochs=1, verbose=0,
+                         callbacks=[timer])
+        return list(np.diff(timer.times)[1:])  # the first interval holds fit's start-up
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=4, help="steps of each configuration a round")
     p.add_argument("--only", choices=["pix2pix", "cyclegan"])
     p.add_argument("--anchor", type=Path, default=ANCHOR)
     a = p.parse_args()
@@ -181,22 +212,34 @@ def main() -> None:
     for kind, size in (("pix2pix", 256), ("cyclegan", 128)):
         if a.only and kind != a.only:
             continue
-        ref = reference.measure(kind, size=size, channels=1, batch=1, steps=a.steps)
-        rows = {"reference loop, float32": (ref, None)}
-        flops = None
+        runs = {"reference loop, float32": (ReferenceSteps(reference, kind, size), None)}
         for precision, jit, optimizer in configs:
-            ms, flops = ours_ms(reference, kind, size, a.steps, precision, jit, optimizer)
             name = f"i2i_keras fit, {precision}" + (" + XLA" if jit else "")
             if optimizer is not training.FusedAdam:
                 name += ", Keras Adam"
-            rows[name] = (ms, precision)
-        print(f"\n{kind} {size}², batch 1: {flops / 1e9:.1f} GFLOP a step")
-        print(f"  {'':38s} {'ms/step':>8s} {'speed-up':>9s} {'GFLOP/s':>8s} {'% of peak':>9s}")
-        for name, (ms, precision) in rows.items():
-            rate = flops / ms / 1e6
+            runs[name] = (OurSteps(reference, kind, size, precision, jit, optimizer), precision)
+        for steps, _ in runs.values():
+            steps.seconds(3)  # tracing, compiling and the first steps
+        rounds = {name: [] for name in runs}
+        for _ in range(a.rounds):
+            for name, (steps, _) in runs.items():
+                rounds[name].append(steps.seconds(a.steps))
+        ms = {name: 1000 * float(np.median(np.concatenate(r))) for name, r in rounds.items()}
+        ref_name = "reference loop, float32"
+        ours = runs[list(runs)[-1]][0]
+        flops = step_flops(kind, ours.gens, ours.discs)
+        print(f"\n{kind} {size}², batch 1: {flops / 1e9:.1f} GFLOP a step, {a.rounds} rounds of "
+              f"{a.steps} steps")
+        print(f"  {'':38s} {'ms/step':>8s} {'speed-up':>9s} {'per round':>11s} "
+              f"{'GFLOP/s':>8s} {'% of peak':>9s}")
+        for name, (_, precision) in runs.items():
+            per_round = [np.median(r) / np.median(o)
+                         for r, o in zip(rounds[ref_name], rounds[name])]
+            rate = flops / ms[name] / 1e6
             share = 100 * rate / peak.get(precision or "float32", peak["float32"])
-            print(f"  {name:38s} {ms:8.1f} {ref / ms:8.2f}x {rate:8.1f} {share:8.0f}%")
-        results[kind] = {k: round(v[0], 1) for k, v in rows.items()}
+            print(f"  {name:38s} {ms[name]:8.1f} {ms[ref_name] / ms[name]:8.2f}x "
+                  f"{min(per_round):5.2f}-{max(per_round):4.2f} {rate:8.1f} {share:8.0f}%")
+        results[kind] = {k: round(v, 1) for k, v in ms.items()}
     print(json.dumps({"peak_gflops": {k: round(v) for k, v in peak.items()},
                       "conv_gflops": {f"batch {b}": round(r) for b, r in conv.items()},
                       **results}))
