@@ -33,8 +33,10 @@ import contextlib
 
 import keras
 
-# Not in keras' public API; CastOncePerStep extends how Layer.__call__ autocasts.
-from keras.src.backend import AutocastScope
+try:  # not in keras' public API; CastOncePerStep extends how Layer.__call__ autocasts
+    from keras.src.backend import AutocastScope
+except ImportError:  # a Keras that moved it: weights are cast at every call, as in Keras
+    AutocastScope = None
 
 BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -131,7 +133,7 @@ def loss_scaled(optimizer):
     return optimizer
 
 
-class CastOncePerStep(AutocastScope):
+class CastOncePerStep(AutocastScope or object):
     """Under a mixed-precision policy, each trainable weight cast to the compute dtype
     once per training step, however many times its layer runs.
 
@@ -171,7 +173,7 @@ class CastOncePerStep(AutocastScope):
         Give it the trainer's own policy (``model.dtype_policy``, the global one when the
         trainer was made): Keras keeps the global policy per thread, and tf.distribute
         runs each replica's step in a thread of its own, where it reads float32."""
-        if policy.compute_dtype == policy.variable_dtype:
+        if AutocastScope is None or policy.compute_dtype == policy.variable_dtype:
             return contextlib.nullcontext()
         return cls(policy.compute_dtype)
 
