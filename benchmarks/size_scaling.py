@@ -99,11 +99,12 @@ def main() -> None:
     table = {pol: {batch: {} for batch in a.batches} for pol in policies}
     for size in a.sizes:
         for batch in a.batches:
-            for pol in policies:
-                table[pol][batch][size] = step_ms(size, batch, pol, max(3, a.steps * 64 // size))
+            row = {pol: step_ms(size, batch, pol, max(3, a.steps * 64 // size))
+                   for pol in policies}
+            for pol, ms in row.items():
+                table[pol][batch][size] = ms
             print(f"{size:>5} {batch:>5} " + "".join(
-                f"{table[pol][batch][size]:>22.1f} {1000 * batch / table[pol][batch][size]:>7.1f}"
-                for pol in policies), flush=True)
+                f"{ms:>22.1f} {1000 * batch / ms:>7.1f}" for ms in row.values()), flush=True)
     title = (f"pix2pix step through fit, {platform.machine()} {os.cpu_count()} cores, "
              f"{time.strftime('%Y-%m-%d')}")
     with open(saved, "w") as f:

@@ -81,18 +81,24 @@ def step_flops(kind: str, gens: list, discs: list) -> float:
     return 3.0 * (2 * 3 * g + 2 * 2 * d)
 
 
+def best_gflops(f, flops: float, seconds: float) -> float:
+    """The best rate of repeated calls of ``f`` (a tf.function returning a scalar) over
+    ``seconds``, after one call that traces it."""
+    f()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        float(f())  # wait for the result
+        best = max(best, flops / (time.perf_counter() - t) / 1e9)
+    return best
+
+
 def matmul_peak(dtype: str = "float32", n: int = 2048, seconds: float = 3.0) -> float:
     """GFLOP/s of a large square matrix product in this process (the best of a few)."""
     a = tf.random.normal((n, n), dtype=dtype)
     b = tf.random.normal((n, n), dtype=dtype)
     f = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
-    f()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        float(f())
-        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+    return best_gflops(f, 2.0 * n ** 3, seconds)
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -115,13 +121,7 @@ def conv_rate(batch: int, seconds: float = 2.0) -> float:
     x = tf.random.normal((batch, 34, 34, 256))
     w = tf.random.normal((4, 4, 256, 512))
     f = tf.function(lambda: tf.reduce_sum(tf.nn.conv2d(x, w, 1, "VALID")[:, :1, :1, :1]))
-    f()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        float(f())
-        best = max(best, 2.0 * batch * 16 * 256 * 512 * 31 * 31 / (time.perf_counter() - t) / 1e9)
-    return best
+    return best_gflops(f, 2.0 * batch * 16 * 256 * 512 * 31 * 31, seconds)
 
 
 class ReferenceSteps:
