@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from trainer_speed import StepTimer  # noqa: E402  (this folder: the same step timing)
+from step_timing import StepTimer  # noqa: E402  (this folder: the same step timing)
 
 from i2i_keras import hardware, models, training  # noqa: E402
 

@@ -39,6 +39,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from step_timing import StepTimer, print_table, step_flops, time_in_rounds  # noqa: E402
 
 from i2i_keras import hardware, training  # noqa: E402
 
@@ -52,33 +53,6 @@ def load_reference(path: Path = ANCHOR):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def forward_flops(model) -> float:
-    """Multiply-adds x 2 of every convolution of a (possibly nested) Keras model, for one
-    image. Norms, activations and the optimizer are left out (a few per cent)."""
-    total = 0.0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
-            k = int(np.prod(layer.kernel_size))
-            cin = int(layer.kernel.shape[-1 if isinstance(layer, keras.layers.Conv2DTranspose)
-                                         else -2])
-            # Conv2D: per output pixel; transposed: per input pixel (the same product).
-            pixels = (layer.input.shape if isinstance(layer, keras.layers.Conv2DTranspose)
-                      else layer.output.shape)[1:3]
-            total += 2.0 * k * cin * layer.filters * int(np.prod(pixels))
-    return total
-
-
-def step_flops(kind: str, gens: list, discs: list) -> float:
-    """FLOPs of one training step at batch 1: 3x forward (forward, input gradient and
-    weight gradient) of every pass the step makes."""
-    g, d = forward_flops(gens[0]), forward_flops(discs[0])
-    if kind == "pix2pix":  # G once; D on the real and the fake pair
-        return 3.0 * (g + 2 * d)
-    # CycleGAN: each generator on its input, its round trip and the identity image;
-    # each discriminator on a real and a fake image (ours adds a pooled fake).
-    return 3.0 * (2 * 3 * g + 2 * 2 * d)
 
 
 def best_gflops(f, flops: float, seconds: float) -> float:
@@ -99,19 +73,6 @@ def matmul_peak(dtype: str = "float32", n: int = 2048, seconds: float = 3.0) -> 
     b = tf.random.normal((n, n), dtype=dtype)
     f = tf.function(lambda: tf.reduce_sum(tf.cast(tf.matmul(a, b)[:1, :1], "float32")))
     return best_gflops(f, 2.0 * n ** 3, seconds)
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Intervals between consecutive training steps of one fit call."""
-
-    def on_train_begin(self, logs=None):
-        self.times = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.times.append(time.perf_counter())
-
-    def median_ms(self, skip: int) -> float:
-        return 1000.0 * float(np.median(np.diff(self.times[skip:])))
 
 
 def conv_rate(batch: int, seconds: float = 2.0) -> float:
@@ -218,27 +179,15 @@ def main() -> None:
             if optimizer is not training.FusedAdam:
                 name += ", Keras Adam"
             runs[name] = (OurSteps(reference, kind, size, precision, jit, optimizer), precision)
-        for steps, _ in runs.values():
-            steps.seconds(3)  # tracing, compiling and the first steps
-        rounds = {name: [] for name in runs}
-        for _ in range(a.rounds):
-            for name, (steps, _) in runs.items():
-                rounds[name].append(steps.seconds(a.steps))
-        ms = {name: 1000 * float(np.median(np.concatenate(r))) for name, r in rounds.items()}
-        ref_name = "reference loop, float32"
+        times = time_in_rounds({name: steps for name, (steps, _) in runs.items()},
+                               a.rounds, a.steps)
         ours = runs[list(runs)[-1]][0]
         flops = step_flops(kind, ours.gens, ours.discs)
         print(f"\n{kind} {size}², batch 1: {flops / 1e9:.1f} GFLOP a step, {a.rounds} rounds of "
               f"{a.steps} steps")
-        print(f"  {'':38s} {'ms/step':>8s} {'speed-up':>9s} {'per round':>11s} "
-              f"{'GFLOP/s':>8s} {'% of peak':>9s}")
-        for name, (_, precision) in runs.items():
-            per_round = [np.median(r) / np.median(o)
-                         for r, o in zip(rounds[ref_name], rounds[name])]
-            rate = flops / ms[name] / 1e6
-            share = 100 * rate / peak.get(precision or "float32", peak["float32"])
-            print(f"  {name:38s} {ms[name]:8.1f} {ms[ref_name] / ms[name]:8.2f}x "
-                  f"{min(per_round):5.2f}-{max(per_round):4.2f} {rate:8.1f} {share:8.0f}%")
+        ms = print_table(times, "reference loop, float32", flops,
+                         {name: peak.get(precision or "float32", peak["float32"])
+                          for name, (_, precision) in runs.items()})
         results[kind] = {k: round(v, 1) for k, v in ms.items()}
     print(json.dumps({"peak_gflops": {k: round(v) for k, v in peak.items()},
                       "conv_gflops": {f"batch {b}": round(r) for b, r in conv.items()},

@@ -317,10 +317,11 @@ class FusedAdam(keras.optimizers.Adam):
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        import tensorflow as tf
+        if keras.backend.backend() != "tensorflow" or self.amsgrad:
+            return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf  # only here: JAX or PyTorch may run without TensorFlow
 
-        if (keras.backend.backend() != "tensorflow" or self.amsgrad
-                or isinstance(gradient, tf.IndexedSlices)):
+        if isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable, learning_rate)
         index = self._get_variable_index(variable)
         m, v = self._momentums[index], self._velocities[index]

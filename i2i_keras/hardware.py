@@ -31,7 +31,19 @@ def cpu_units(cpuinfo: str | None = None) -> dict[str, bool]:
 
 
 def has_gpu() -> bool:
-    """True when TensorFlow sees a GPU."""
+    """True when the Keras backend in use sees a GPU (asked of that backend, so a JAX or
+    PyTorch environment without TensorFlow works too)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return any(d.platform == "gpu" for d in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))

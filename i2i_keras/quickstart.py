@@ -50,7 +50,7 @@ class Settings:
 def settings(quick: bool | None = None) -> Settings:
     """Settings sized to the hardware: seconds in quick mode (I2I_QUICK=1), about ten
     minutes on a 2-core CPU (64² images, a 0.5 M-parameter U-Net), and 256² images with
-    a wider, deeper U-Net when TensorFlow sees a GPU."""
+    a wider, deeper U-Net in mixed precision when the Keras backend sees a GPU."""
     if quick is None:
         quick = os.environ.get("I2I_QUICK") == "1"
     if quick:

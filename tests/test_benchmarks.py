@@ -10,7 +10,7 @@ import keras
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
-import trainer_speed  # noqa: E402
+import step_timing  # noqa: E402
 
 
 def test_forward_flops_counts_multiply_adds_of_convolutions_and_transposed_ones():
@@ -21,17 +21,17 @@ def test_forward_flops_counts_multiply_adds_of_convolutions_and_transposed_ones(
     y = keras.layers.ReLU()(y)                                   # not counted
     model = keras.Model(x, y)
     expected = 2 * (16 * 16 * 9 * 2 * 8 + 8 * 8 * 4 * 8 * 8 + 8 * 8 * 16 * 8 * 4)
-    assert trainer_speed.forward_flops(model) == expected
+    assert step_timing.forward_flops(model) == expected
     nested = keras.Sequential([keras.Input((16, 16, 2)), model])
-    assert trainer_speed.forward_flops(nested) == expected
+    assert step_timing.forward_flops(nested) == expected
 
 
 def test_step_flops_is_three_times_the_forward_passes_of_a_step():
     g = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(2, 1)])
     d = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(1, 1)])
     fg, fd = 2 * 64 * 2, 2 * 64 * 1
-    assert trainer_speed.step_flops("pix2pix", [g], [d]) == 3 * (fg + 2 * fd)
-    assert trainer_speed.step_flops("cyclegan", [g, g], [d, d]) == 3 * (6 * fg + 4 * fd)
+    assert step_timing.step_flops("pix2pix", [g], [d]) == 3 * (fg + 2 * fd)
+    assert step_timing.step_flops("cyclegan", [g, g], [d, d]) == 3 * (6 * fg + 4 * fd)
 
 
 def test_size_scaling_plot_redraws_from_its_saved_measurements(tmp_path):

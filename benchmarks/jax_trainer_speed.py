@@ -1,0 +1,314 @@
+"""Our trainers against the tutorial loops on Keras' JAX backend: the GPU benchmark for a
+machine that has JAX but no TensorFlow.
+
+    KERAS_BACKEND=jax python benchmarks/jax_trainer_speed.py [--batch 1] [--rounds 3]
+        [--steps 10] [--only pix2pix|cyclegan] [--json results.json]
+
+``trainer_speed.py`` times the TensorFlow reference loop of ``shared/anchors``; it needs
+TensorFlow on the device it measures. The GPU machine lent to this project holds JAX and
+PyTorch but not TensorFlow, and nothing can be installed there (no package index; the
+TensorFlow GPU wheels are gigabytes). So here the reference step is written again for
+JAX, on the anchor's own networks: the anchor builds them with ``tf.keras``, which under
+TensorFlow 2.21 *is* Keras 3, so a stand-in ``tf`` namespace that holds ``keras`` and the
+one initializer it names builds the same layers on any backend. Its step is one
+``jax.jit`` function of the weights, optimizer states and a batch, as Keras' guide
+"Writing a training loop from scratch in JAX" writes one, with the anchor's losses (BCE
+from logits, L1 x 100; cycle 10, identity 5) and one Adam per network. That reference is
+compiled whole by XLA, so it is a harder yardstick than the TensorFlow loop (a
+``tf.function`` without XLA runs op by op).
+
+Ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` through ``fit`` on in-memory
+arrays (JAX always compiles the step with XLA) at float32, mixed_float16 (with Keras'
+loss scaling) and mixed_bfloat16. Two tables: "each step waited for" (the reference
+blocks on each step's loss; ``fit`` has a per-step callback, so Keras waits for every
+step and turns its logs into numbers, as it does for its progress bar) and "steps
+queued" (the reference blocks after the last step; ``fit`` runs with ``verbose=0`` and
+no per-step callback, so JAX dispatches the next step while the device runs the last).
+On a GPU at batch 1 the difference between the two is the host's work per step. Timing
+in interleaved rounds, FLOP counts and table are ``step_timing``'s, as in
+``trainer_speed.py``; the matrix-multiply peaks are measured in the same run.
+float32 matrix products and convolutions run as XLA does by default on the device (on
+NVIDIA GPUs since Ampere that allows TensorFloat-32, as TensorFlow's default does too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import time
+import types
+from pathlib import Path
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from keras import ops  # noqa: E402
+from step_timing import StepTimer, print_table, step_flops, time_in_rounds  # noqa: E402
+
+from i2i_keras import hardware, training  # noqa: E402
+
+ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "tf_tutorial_pix2pix.py"
+
+
+def load_reference_networks(path: Path = ANCHOR) -> types.ModuleType:
+    """The anchor module, imported with a stand-in ``tf`` (``tf.keras`` is Keras 3), for
+    its network builders and its ``_bce`` loss; its ``tf.function`` steps are not used."""
+    if not path.is_file():
+        raise SystemExit(f"reference loop not found at {path}; pass --anchor PATH")
+    stand_in = types.ModuleType("tensorflow")
+    stand_in.keras = keras
+    stand_in.random_normal_initializer = (
+        lambda mean, stddev: keras.initializers.RandomNormal(mean, stddev))
+    real = sys.modules.get("tensorflow")
+    sys.modules["tensorflow"] = stand_in
+    try:
+        spec = importlib.util.spec_from_file_location("tf_tutorial_pix2pix", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if real is None:
+            del sys.modules["tensorflow"]
+        else:
+            sys.modules["tensorflow"] = real
+    return module
+
+
+def reference_networks(reference, kind: str, size: int) -> tuple[list, list]:
+    """(generators, discriminators) of the anchor's step of this kind."""
+    if kind == "pix2pix":
+        return [reference.unet_generator(size, 1)], [reference.patchgan(size, 1)]
+    gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
+    discs = [reference.patchgan(size, 1, conditional=False, norm="instance") for _ in range(2)]
+    return gens, discs
+
+
+def pix2pix_losses(bce, call, x, y) -> list:
+    """[generator loss, discriminator loss] of the anchor's pix2pix step; ``call(i, inputs)``
+    runs network i (0: generator, 1: discriminator)."""
+    fake = call(0, x)
+    d_real, d_fake = call(1, [x, y]), call(1, [x, fake])
+    g_loss = bce(ops.ones_like(d_fake), d_fake) + 100.0 * ops.mean(ops.abs(y - fake))
+    d_loss = bce(ops.ones_like(d_real), d_real) + bce(ops.zeros_like(d_fake), d_fake)
+    return [g_loss, d_loss]
+
+
+def cyclegan_losses(bce, call, a, b) -> list:
+    """The anchor's CycleGAN losses of networks [G_ab, G_ba, D_a, D_b], in that order."""
+    g_ab, g_ba, d_a, d_b = (lambda t, i=i: call(i, t) for i in range(4))
+    l1 = lambda p, q: ops.mean(ops.abs(p - q))  # noqa: E731
+    fake_b, fake_a = g_ab(a), g_ba(b)
+    cyc_a, cyc_b = g_ba(fake_b), g_ab(fake_a)
+    same_a, same_b = g_ba(a), g_ab(b)
+    db_real, db_fake = d_b(b), d_b(fake_b)
+    da_real, da_fake = d_a(a), d_a(fake_a)
+    cycle = 10.0 * (l1(a, cyc_a) + l1(b, cyc_b))
+    g_ab_loss = bce(ops.ones_like(db_fake), db_fake) + cycle + 5.0 * l1(b, same_b)
+    g_ba_loss = bce(ops.ones_like(da_fake), da_fake) + cycle + 5.0 * l1(a, same_a)
+    d_a_loss = 0.5 * (bce(ops.ones_like(da_real), da_real) + bce(ops.zeros_like(da_fake), da_fake))
+    d_b_loss = 0.5 * (bce(ops.ones_like(db_real), db_real) + bce(ops.zeros_like(db_fake), db_fake))
+    return [g_ab_loss, g_ba_loss, d_a_loss, d_b_loss]
+
+
+class ReferenceJaxSteps:
+    """The anchor's step in JAX: every network's weights, non-trainable state (batch-norm
+    statistics, dropout seeds) and Adam state go in, one ``jax.vjp`` runs the forward
+    passes, and loss k's pullback updates network k, as the anchor's tapes do."""
+
+    def __init__(self, reference, kind: str, size: int, batch: int, optimizer=None):
+        keras.utils.set_random_seed(0)
+        gens, discs = reference_networks(reference, kind, size)
+        self.nets = gens + discs
+        self.losses = pix2pix_losses if kind == "pix2pix" else cyclegan_losses
+        self.bce = reference._bce
+        optimizer = optimizer or (lambda: keras.optimizers.Adam(2e-4, beta_1=0.5))
+        self.optimizers = [optimizer() for _ in self.nets]
+        for opt, net in zip(self.optimizers, self.nets):
+            opt.build(net.trainable_variables)
+        self.state = ([[v.value for v in n.trainable_variables] for n in self.nets],
+                      [[v.value for v in n.non_trainable_variables] for n in self.nets],
+                      [[v.value for v in o.variables] for o in self.optimizers])
+        self.step = jax.jit(self._step, donate_argnums=0)
+        rng = np.random.default_rng(0)
+        self.x, self.y = (jnp.asarray(rng.uniform(-1, 1, (batch, size, size, 1)), "float32")
+                          for _ in "xy")
+
+    def _step(self, state, x, y):
+        trainable, non_trainable, optimizer_states = state
+
+        def forward(trainable):
+            states = list(non_trainable)
+
+            def call(i, inputs):
+                out, states[i] = self.nets[i].stateless_call(trainable[i], states[i], inputs,
+                                                             training=True)
+                return out
+
+            return self.losses(self.bce, call, x, y), states
+
+        losses, pullback, non_trainable = jax.vjp(forward, trainable, has_aux=True)
+        new_trainable, new_optimizer_states = [], []
+        for k, opt in enumerate(self.optimizers):
+            (grads,) = pullback([jnp.ones_like(v) if j == k else jnp.zeros_like(v)
+                                 for j, v in enumerate(losses)])
+            weights, opt_state = opt.stateless_apply(optimizer_states[k], grads[k], trainable[k])
+            new_trainable.append(weights)
+            new_optimizer_states.append(opt_state)
+        return losses[0], (new_trainable, non_trainable, new_optimizer_states)
+
+    def seconds(self, steps: int, queued: bool = False) -> list[float]:
+        """Each step's seconds, waiting for each; or, ``queued``, the mean of ``steps``
+        steps dispatched one after the other and waited for at the end."""
+        times, start = [], time.perf_counter()
+        for _ in range(steps):
+            loss, self.state = self.step(self.state, self.x, self.y)
+            if not queued:
+                loss.block_until_ready()
+                times.append(time.perf_counter() - start)
+                start = time.perf_counter()
+        if queued:
+            loss.block_until_ready()
+            times = [(time.perf_counter() - start) / steps] * steps
+        return times
+
+
+class OurJaxSteps:
+    """Our trainer on the reference's networks, built under ``precision``, timed through
+    ``fit`` on in-memory arrays."""
+
+    def __init__(self, reference, kind: str, size: int, batch: int, precision: str,
+                 optimizer=None):
+        keras.mixed_precision.set_global_policy(precision)  # the networks keep theirs
+        try:
+            keras.utils.set_random_seed(0)
+            self.gens, self.discs = reference_networks(reference, kind, size)
+            opt = optimizer or (lambda: training.FusedAdam(2e-4, beta_1=0.5))  # Adam on JAX
+            if kind == "pix2pix":
+                self.trainer = training.Pix2Pix(self.gens[0], self.discs[0])
+                self.trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla")
+            else:
+                self.trainer = training.CycleGAN(*self.gens, *self.discs)
+                self.trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
+                                     gan_loss="vanilla")
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        self.batch = batch
+        rng = np.random.default_rng(0)
+        self.x, self.y = (rng.uniform(-1, 1, (batch, size, size, 1)).astype("float32")
+                          for _ in "xy")
+
+    def seconds(self, steps: int, queued: bool = False) -> list[float]:
+        """Each step's seconds through ``fit`` with a per-step callback (Keras then waits
+        for every step, as with its progress bar); or, ``queued``, the mean step of a
+        ``fit`` with no per-step callback (``verbose=0``), which lets JAX dispatch the
+        next step while the device runs the last."""
+        n = steps + 2
+        x, y = (np.concatenate([v] * n) for v in (self.x, self.y))
+        timer = QueuedTimer() if queued else StepTimer()
+        self.trainer.fit(x, y, batch_size=self.batch, epochs=1, shuffle=False, verbose=0,
+                         callbacks=[timer])
+        if queued:
+            return [timer.seconds / n] * steps
+        return list(np.diff(timer.times)[1:])  # the first interval holds fit's start-up
+
+
+class QueuedTimer(keras.callbacks.Callback):
+    """Seconds from the start of the epoch until every step has finished on the device.
+    It defines no per-step method, so Keras does not wait for each step."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_end(self, logs=None):
+        jax.block_until_ready([v.value for v in self.model.trainable_variables])
+        self.seconds = time.perf_counter() - self.start
+
+
+class Queued:
+    """A configuration's steps, timed ``queued``."""
+
+    def __init__(self, steps_of):
+        self.steps_of = steps_of
+
+    def seconds(self, steps: int) -> list[float]:
+        return self.steps_of.seconds(steps, queued=True)
+
+
+def matmul_peak(dtype: str, n: int = 8192, seconds: float = 2.0) -> float:
+    """GFLOP/s of an n x n matrix product in ``dtype`` on JAX's default device (best of
+    repeated products, after one that compiles)."""
+    a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in range(2))
+    product = jax.jit(jnp.matmul)
+    product(a, b).block_until_ready()
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        product(a, b).block_until_ready()
+        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=10, help="steps of each configuration a round")
+    p.add_argument("--only", choices=["pix2pix", "cyclegan"])
+    p.add_argument("--sizes", type=int, nargs=2, default=(256, 128),
+                   metavar=("PIX2PIX", "CYCLEGAN"), help="image sizes (the bars: 256 128)")
+    p.add_argument("--precisions", nargs="+",
+                   default=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--anchor", type=Path, default=ANCHOR)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    a = p.parse_args()
+    if keras.backend.backend() != "jax":
+        raise SystemExit("run with KERAS_BACKEND=jax")
+    reference = load_reference_networks(a.anchor)
+    device = jax.devices()[0]
+    print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
+          f"JAX {jax.__version__}, Keras {keras.__version__}; device: "
+          f"{getattr(device, 'device_kind', device.platform)}")
+    print(f"has_gpu() -> {hardware.has_gpu()}; recommended_policy() -> "
+          f"{hardware.recommended_policy()!r}")
+    dtypes = {"float32": "float32", "mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+    peak = {p: matmul_peak(dtypes[p], n=8192 if device.platform == "gpu" else 1024)
+            for p in a.precisions}
+    print("matmul peak (GFLOP/s): " + ", ".join(f"{k} {v:.0f}" for k, v in peak.items()),
+          flush=True)
+    results = {"device": str(getattr(device, "device_kind", device.platform)),
+               "batch": a.batch, "peak_gflops": {k: round(v) for k, v in peak.items()}}
+    for kind, size in zip(("pix2pix", "cyclegan"), a.sizes):
+        if a.only and kind != a.only:
+            continue
+        ref_name = "reference loop (JAX jit), float32"
+        runs = {ref_name: ReferenceJaxSteps(reference, kind, size, a.batch)}
+        peaks = {ref_name: peak.get("float32", max(peak.values()))}
+        for precision in a.precisions:
+            runs[f"i2i_keras fit, {precision}"] = OurJaxSteps(reference, kind, size, a.batch,
+                                                              precision)
+            peaks[f"i2i_keras fit, {precision}"] = peak[precision]
+        ours = runs[list(runs)[-1]]
+        flops = a.batch * step_flops(kind, ours.gens, ours.discs)
+        print(f"\n{kind} {size}², batch {a.batch}: {flops / 1e9:.1f} GFLOP a step, "
+              f"{a.rounds} rounds of {a.steps} steps")
+        results[kind] = {}
+        for how, timed in (("each step waited for", runs),
+                           ("steps queued", {k: Queued(v) for k, v in runs.items()})):
+            start = time.perf_counter()
+            times = time_in_rounds(timed, a.rounds, a.steps)
+            print(f" {how} ({time.perf_counter() - start:.0f} s, compiling included):")
+            ms = print_table(times, ref_name, flops, peaks)
+            results[kind][how] = {k: round(v, 3) for k, v in ms.items()}
+            sys.stdout.flush()
+    print(json.dumps(results))
+    if a.json:
+        a.json.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""What the trainer benchmarks share, with no TensorFlow in it: the FLOPs of a step, a
+per-step timer for ``fit``, timing in interleaved rounds and the printed table.
+
+``trainer_speed.py`` (TensorFlow, the reference loop of ``shared/anchors``) and
+``jax_trainer_speed.py`` (Keras' JAX backend, for a GPU machine without TensorFlow) both
+use it, so their numbers mean the same thing.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+
+def forward_flops(model) -> float:
+    """Multiply-adds x 2 of every convolution of a (possibly nested) Keras model, for one
+    image. Norms, activations and the optimizer are left out (a few per cent)."""
+    total = 0.0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+            k = int(np.prod(layer.kernel_size))
+            cin = int(layer.kernel.shape[-1 if isinstance(layer, keras.layers.Conv2DTranspose)
+                                         else -2])
+            # Conv2D: per output pixel; transposed: per input pixel (the same product).
+            pixels = (layer.input.shape if isinstance(layer, keras.layers.Conv2DTranspose)
+                      else layer.output.shape)[1:3]
+            total += 2.0 * k * cin * layer.filters * int(np.prod(pixels))
+    return total
+
+
+def step_flops(kind: str, gens: list, discs: list) -> float:
+    """FLOPs of one training step at batch 1: 3x forward (forward, input gradient and
+    weight gradient) of every pass the step makes."""
+    g, d = forward_flops(gens[0]), forward_flops(discs[0])
+    if kind == "pix2pix":  # G once; D on the real and the fake pair
+        return 3.0 * (g + 2 * d)
+    # CycleGAN: each generator on its input, its round trip and the identity image;
+    # each discriminator on a real and a fake image (ours adds a pooled fake).
+    return 3.0 * (2 * 3 * g + 2 * 2 * d)
+
+
+class StepTimer(keras.callbacks.Callback):
+    """The moments at which the training steps of one ``fit`` call end. Defining
+    ``on_train_batch_end`` makes Keras call it synchronously with the step's logs turned
+    into Python numbers, so on every backend (JAX's asynchronous dispatch included) each
+    moment is after that step has finished on the device."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter())
+
+    def median_ms(self, skip: int) -> float:
+        return 1000.0 * float(np.median(np.diff(self.times[skip:])))
+
+
+def time_in_rounds(runs: dict, rounds: int, steps: int) -> dict[str, list[list[float]]]:
+    """Seconds of each step, {name: one list per round}, of configurations that each have
+    a ``seconds(steps) -> list of step times`` method. Each is run a few steps first
+    (tracing and compiling), then every round runs ``steps`` steps of each in turn, so a
+    change of the machine's speed during the run touches all of them alike."""
+    for steps_of in runs.values():
+        steps_of.seconds(3)
+    times = {name: [] for name in runs}
+    for _ in range(rounds):
+        for name, steps_of in runs.items():
+            times[name].append(steps_of.seconds(steps))
+    return times
+
+
+def print_table(times: dict[str, list[list[float]]], reference: str, flops: float,
+                peaks: dict[str, float]) -> dict[str, float]:
+    """Print each configuration's median step (ms), speed-up over ``reference`` (overall
+    and the range of the per-round ones), GFLOP/s for ``flops`` a step and its share of
+    ``peaks[name]``; return {name: ms}."""
+    ms = {name: 1000 * float(np.median(np.concatenate(r))) for name, r in times.items()}
+    print(f"  {'':40s} {'ms/step':>8s} {'speed-up':>9s} {'per round':>11s} "
+          f"{'GFLOP/s':>8s} {'% of peak':>9s}")
+    for name, per_round in times.items():
+        ratios = [np.median(r) / np.median(o) for r, o in zip(times[reference], per_round)]
+        rate = flops / ms[name] / 1e6
+        print(f"  {name:40s} {ms[name]:8.2f} {ms[reference] / ms[name]:8.2f}x "
+              f"{min(ratios):5.2f}-{max(ratios):4.2f} {rate:8.1f} "
+              f"{100 * rate / peaks[name]:8.0f}%")
+    return ms
