@@ -109,8 +109,7 @@ def main() -> None:
             how += " + XLA"
         version = r["versions"][r["backend"]]
         print(f"| {r['backend']} {version} | {r['precision']} | {r['ms_per_step']} | "
-              f"{r['images_per_s']} | "
-              f"{r['first_fit_s']} | {how} |")
+              f"{r['images_per_s']} | {r['first_fit_s']} | {how} |")
     print("\n" + json.dumps(rows))
 
 

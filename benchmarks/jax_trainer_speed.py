@@ -49,7 +49,15 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
-from step_timing import StepTimer, print_table, step_flops, time_in_rounds  # noqa: E402
+from step_timing import (  # noqa: E402
+    StepTimer,
+    best_gflops,
+    our_trainer,
+    print_table,
+    reference_networks,
+    step_flops,
+    time_in_rounds,
+)
 
 from i2i_keras import hardware, training  # noqa: E402
 
@@ -77,15 +85,6 @@ def load_reference_networks(path: Path = ANCHOR) -> types.ModuleType:
         else:
             sys.modules["tensorflow"] = real
     return module
-
-
-def reference_networks(reference, kind: str, size: int) -> tuple[list, list]:
-    """(generators, discriminators) of the anchor's step of this kind."""
-    if kind == "pix2pix":
-        return [reference.unet_generator(size, 1)], [reference.patchgan(size, 1)]
-    gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
-    discs = [reference.patchgan(size, 1, conditional=False, norm="instance") for _ in range(2)]
-    return gens, discs
 
 
 def pix2pix_losses(bce, call, x, y) -> list:
@@ -183,20 +182,9 @@ class OurJaxSteps:
 
     def __init__(self, reference, kind: str, size: int, batch: int, precision: str,
                  optimizer=None):
-        keras.mixed_precision.set_global_policy(precision)  # the networks keep theirs
-        try:
-            keras.utils.set_random_seed(0)
-            self.gens, self.discs = reference_networks(reference, kind, size)
-            opt = optimizer or (lambda: training.FusedAdam(2e-4, beta_1=0.5))  # Adam on JAX
-            if kind == "pix2pix":
-                self.trainer = training.Pix2Pix(self.gens[0], self.discs[0])
-                self.trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla")
-            else:
-                self.trainer = training.CycleGAN(*self.gens, *self.discs)
-                self.trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
-                                     gan_loss="vanilla")
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
+        make_optimizer = optimizer or (lambda: training.FusedAdam(2e-4, beta_1=0.5))
+        self.trainer, self.gens, self.discs = our_trainer(reference, kind, size, precision,
+                                                          make_optimizer)
         self.batch = batch
         rng = np.random.default_rng(0)
         self.x, self.y = (rng.uniform(-1, 1, (batch, size, size, 1)).astype("float32")
@@ -240,17 +228,12 @@ class Queued:
 
 
 def matmul_peak(dtype: str, n: int = 8192, seconds: float = 2.0) -> float:
-    """GFLOP/s of an n x n matrix product in ``dtype`` on JAX's default device (best of
-    repeated products, after one that compiles)."""
+    """GFLOP/s of an n x n matrix product in ``dtype`` on JAX's default device (the best
+    of repeated products, each waited for whole: XLA could compute only a slice of it)."""
     a, b = (jax.random.normal(jax.random.key(i), (n, n), dtype) for i in range(2))
     product = jax.jit(jnp.matmul)
-    product(a, b).block_until_ready()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        product(a, b).block_until_ready()
-        best = max(best, 2.0 * n ** 3 / (time.perf_counter() - t) / 1e9)
-    return best
+    return best_gflops(lambda: product(a, b), 2.0 * n ** 3, seconds,
+                       wait=jax.block_until_ready)
 
 
 def main() -> None:

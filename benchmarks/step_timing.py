@@ -1,5 +1,6 @@
-"""What the trainer benchmarks share, with no TensorFlow in it: the FLOPs of a step, a
-per-step timer for ``fit``, timing in interleaved rounds and the printed table.
+"""What the trainer benchmarks share, with no TensorFlow in it: the anchor's networks and
+our trainer on them, the FLOPs of a step, a best-rate timing loop, a per-step timer for
+``fit``, timing in interleaved rounds and the printed table.
 
 ``trainer_speed.py`` (TensorFlow, the reference loop of ``shared/anchors``) and
 ``jax_trainer_speed.py`` (Keras' JAX backend, for a GPU machine without TensorFlow) both
@@ -12,6 +13,41 @@ import time
 
 import keras
 import numpy as np
+
+from i2i_keras import training
+
+
+def reference_networks(reference, kind: str, size: int) -> tuple[list, list]:
+    """(generators, discriminators) of the anchor's step of this kind, one channel, built
+    by the anchor module ``reference``."""
+    if kind == "pix2pix":
+        return [reference.unet_generator(size, 1)], [reference.patchgan(size, 1)]
+    gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
+    discs = [reference.patchgan(size, 1, conditional=False, norm="instance") for _ in range(2)]
+    return gens, discs
+
+
+def our_trainer(reference, kind: str, size: int, precision: str, make_optimizer,
+                jit_compile: bool | None = None):
+    """(trainer, generators, discriminators): our ``Pix2Pix`` or ``CycleGAN`` on the
+    anchor's networks, built under the dtype policy ``precision`` (the networks keep it;
+    the global policy is float32 again afterwards) and compiled with the anchor's loss
+    weights; ``make_optimizer()`` gives each optimizer."""
+    keras.mixed_precision.set_global_policy(precision)
+    try:
+        keras.utils.set_random_seed(0)
+        gens, discs = reference_networks(reference, kind, size)
+        if kind == "pix2pix":
+            trainer = training.Pix2Pix(gens[0], discs[0])
+            trainer.compile(make_optimizer(), make_optimizer(), lambda_l1=100.0,
+                            gan_loss="vanilla", jit_compile=jit_compile)
+        else:
+            trainer = training.CycleGAN(*gens, *discs)
+            trainer.compile(make_optimizer(), make_optimizer(), lambda_cycle=10.0,
+                            lambda_identity=0.5, gan_loss="vanilla", jit_compile=jit_compile)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return trainer, gens, discs
 
 
 def forward_flops(model) -> float:
@@ -39,6 +75,19 @@ def step_flops(kind: str, gens: list, discs: list) -> float:
     # CycleGAN: each generator on its input, its round trip and the identity image;
     # each discriminator on a real and a fake image (ours adds a pooled fake).
     return 3.0 * (2 * 3 * g + 2 * 2 * d)
+
+
+def best_gflops(f, flops: float, seconds: float, wait=float) -> float:
+    """The best rate of repeated calls of ``f`` (a compiled function) over ``seconds``,
+    after one call that traces it; ``wait(f())`` returns once the result is computed
+    (``float`` of a scalar; ``jax.block_until_ready`` of an array)."""
+    wait(f())
+    best, start = 0.0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter()
+        wait(f())
+        best = max(best, flops / (time.perf_counter() - t) / 1e9)
+    return best
 
 
 class StepTimer(keras.callbacks.Callback):

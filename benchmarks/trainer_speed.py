@@ -39,7 +39,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from step_timing import StepTimer, print_table, step_flops, time_in_rounds  # noqa: E402
+from step_timing import (  # noqa: E402
+    StepTimer,
+    best_gflops,
+    our_trainer,
+    print_table,
+    step_flops,
+    time_in_rounds,
+)
 
 from i2i_keras import hardware, training  # noqa: E402
 
@@ -53,18 +60,6 @@ def load_reference(path: Path = ANCHOR):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def best_gflops(f, flops: float, seconds: float) -> float:
-    """The best rate of repeated calls of ``f`` (a tf.function returning a scalar) over
-    ``seconds``, after one call that traces it."""
-    f()
-    best, start = 0.0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        t = time.perf_counter()
-        float(f())  # wait for the result
-        best = max(best, flops / (time.perf_counter() - t) / 1e9)
-    return best
 
 
 def matmul_peak(dtype: str = "float32", n: int = 2048, seconds: float = 3.0) -> float:
@@ -111,25 +106,8 @@ class OurSteps:
 
     def __init__(self, reference, kind: str, size: int, precision: str, jit: bool,
                  optimizer=training.FusedAdam):
-        keras.mixed_precision.set_global_policy(precision)  # the networks keep theirs
-        try:
-            keras.utils.set_random_seed(0)
-            opt = lambda: optimizer(2e-4, beta_1=0.5)  # noqa: E731
-            if kind == "pix2pix":
-                self.gens = [reference.unet_generator(size, 1)]
-                self.discs = [reference.patchgan(size, 1)]
-                self.trainer = training.Pix2Pix(self.gens[0], self.discs[0])
-                self.trainer.compile(opt(), opt(), lambda_l1=100.0, gan_loss="vanilla",
-                                     jit_compile=jit)
-            else:
-                self.gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
-                self.discs = [reference.patchgan(size, 1, conditional=False, norm="instance")
-                              for _ in range(2)]
-                self.trainer = training.CycleGAN(*self.gens, *self.discs)
-                self.trainer.compile(opt(), opt(), lambda_cycle=10.0, lambda_identity=0.5,
-                                     gan_loss="vanilla", jit_compile=jit)
-        finally:
-            keras.mixed_precision.set_global_policy("float32")
+        self.trainer, self.gens, self.discs = our_trainer(
+            reference, kind, size, precision, lambda: optimizer(2e-4, beta_1=0.5), jit)
         rng = np.random.default_rng(0)
         x, y = (rng.uniform(-1, 1, (1, size, size, 1)).astype("float32") for _ in "xy")
         self.data = tf.data.Dataset.from_tensors((x, y)).repeat()
