@@ -17,9 +17,19 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("baselines", "datasets", "downloads", "hardware", "io", "loaders", "losses",
-               "metrics", "models", "phantoms", "physics", "quickstart", "training", "viz")
-__all__ = list(_SUBMODULES)
+# speedups is opt-in: it loads (and checks the installed Keras) only when asked for.
+_SUBMODULES = ("backend_steps", "baselines", "datasets", "downloads", "environment",
+               "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
+               "physics", "pretrained", "quickstart", "recipes", "speedups", "training", "viz")
+__all__ = [*_SUBMODULES, "print_config"]
+
+
+def print_config() -> None:
+    """Versions, Keras backend, device, dtype policy, data folder and mode, one per line
+    (:func:`i2i_keras.environment.print_config`)."""
+    from .environment import print_config
+
+    print_config()
 
 
 def __getattr__(name: str):

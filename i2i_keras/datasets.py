@@ -90,17 +90,17 @@ def _as_float_images(x, name: str) -> np.ndarray:
     return x
 
 
-def split_by_patient(patient_ids, val: float = 0.15, test: float = 0.15,
+def split_by_patient(patient, val: float = 0.15, test: float = 0.15,
                      seed: int = 0) -> dict[str, np.ndarray]:
     """Split slice indices into train/val/test so that no patient is in two parts.
 
-    patient_ids: (N,) the patient of each slice. val, test: fractions of *patients*.
+    patient: (N,) the patient of each slice. val, test: fractions of *patients*.
     Returns {"train": idx, "val": idx, "test": idx} (sorted slice indices). Splitting
     by slice instead would put neighbouring slices of one head on both sides and
     report an optimistic score.
     """
-    patient_ids = np.asarray(patient_ids)
-    patients = np.unique(patient_ids)
+    patient = np.asarray(patient)
+    patients = np.unique(patient)
     if len(patients) < 3:
         raise ValueError(f"need at least 3 patients to split train/val/test, got {len(patients)}")
     rng = np.random.default_rng(seed)
@@ -109,7 +109,66 @@ def split_by_patient(patient_ids, val: float = 0.15, test: float = 0.15,
     n_val = max(1, int(round(val * len(patients))))
     parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
              "train": order[n_test + n_val:]}
-    return {k: np.flatnonzero(np.isin(patient_ids, v)) for k, v in parts.items()}
+    return {k: np.flatnonzero(np.isin(patient, v)) for k, v in parts.items()}
+
+
+def split_pairs(data: dict, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
+    """MR/CT pairs split by patient (70/15/15) into "train", "val" and "test".
+
+    data: ``mr`` (N, H, W), ``ct`` (N, H, W) in HU, ``patient`` (N,) and either
+    ``labels`` (N, H, W) tissue labels (phantoms) or ``body`` (N, H, W) bool (real data:
+    the tissue classes then come from thresholding the CT, see
+    :func:`i2i_keras.metrics.tissue_masks_from_ct`). Each split holds ``x`` (N, H, W, 1)
+    normalised MR (:func:`normalize_mr`), ``y`` (N, H, W, 1) CT mapped to [-1, 1] by
+    :data:`CT_WINDOW`, and the input arrays of its patients.
+
+    >>> rng = np.random.default_rng(0)
+    >>> data = {"mr": rng.random((10, 8, 8)), "ct": np.zeros((10, 8, 8)),
+    ...         "body": np.ones((10, 8, 8), bool), "patient": np.repeat(np.arange(5), 2)}
+    >>> parts = split_pairs(data)
+    >>> {k: v["x"].shape for k, v in parts.items()}
+    {'test': (2, 8, 8, 1), 'val': (2, 8, 8, 1), 'train': (6, 8, 8, 1)}
+    """
+    parts = split_by_patient(data["patient"], val=0.15, test=0.15, seed=seed)
+    x = normalize_mr(data["mr"])[..., None]
+    y = CT_WINDOW.normalize(data["ct"])[..., None]
+    keep = [k for k in ("mr", "ct", "labels", "body", "patient") if k in data]
+    return {name: {"x": x[idx], "y": y[idx], **{k: np.asarray(data[k])[idx] for k in keep}}
+            for name, idx in parts.items()}
+
+
+def phantom_mr_ct_splits(patients: int, slices_per_patient: int, size: int, seed: int = 0,
+                         progress: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """Registered MR (T1) / CT phantom pairs of ``patients`` heads (``size``² pixels of a
+    220 mm field of view), split by patient as :func:`split_pairs` describes (with
+    tissue ``labels``). Used by tutorials 00, 03 and 04 with a
+    :class:`~i2i_keras.recipes.Settings`' sizes."""
+    from . import phantoms
+
+    data = phantoms.mr_ct_pairs(range(patients), slices_per_patient, size=size,
+                                progress=progress)
+    return split_pairs(data, seed=seed)
+
+
+def synthrad_splits(size: int, patients: int, slices_per_patient: int, crop: int = 256,
+                    region: str = "brain", seed: int = 0) -> tuple[dict, float]:
+    """SynthRAD2023 MR/CT pairs split like :func:`split_pairs`, and their pixel size (mm).
+
+    Axial slices (``slices_per_patient`` a patient) are cropped to ``crop``² at 1 mm,
+    then averaged down to ``size``² (CT in HU; the body mask kept where more than half
+    of a coarse pixel is body). Needs ``python data_scripts/download.py synthrad2023``.
+    """
+    from . import physics
+
+    pairs = load_synthrad_slices(region, n_patients=patients,
+                                 slices_per_patient=slices_per_patient, size=crop)
+    factor = crop / size  # also the pixel size in mm: the crop has 1 mm pixels
+    data = split_pairs(
+        {"mr": physics.downsample(pairs.inputs, factor),
+         "ct": physics.downsample(pairs.targets, factor),
+         "body": physics.downsample(pairs.masks.astype(np.float32), factor) > 0.5,
+         "patient": np.asarray(pairs.patient)}, seed=seed)
+    return data, factor
 
 
 def _with_channels(x: np.ndarray) -> np.ndarray:

@@ -47,18 +47,18 @@ LODOPAB_MU_MAX = 3071 * (LODOPAB_MU_WATER - LODOPAB_MU_AIR) / 1000 + LODOPAB_MU_
 class LoDoPaBPairs(NamedTuple):
     """LoDoPaB samples: ``sinograms`` (n, 1000, 513) float32 line integrals (post-log,
     dimensionless), ``images_hu`` (n, 362, 362) float32 ground truth in HU, and
-    ``patient_ids`` (n,) int, or None when the CSV is absent."""
+    ``patient`` (n,) int, or None when the CSV is absent."""
 
     sinograms: np.ndarray
     images_hu: np.ndarray
-    patient_ids: np.ndarray | None
+    patient: np.ndarray | None
 
 
 class SliceSet(NamedTuple):
     """2D slices ``images`` (n, H, W) float32 and the subject of each (for splitting)."""
 
     images: np.ndarray
-    subject_ids: list[str]
+    patient: list[str]
 
 
 class SlicePairs(NamedTuple):
@@ -68,7 +68,7 @@ class SlicePairs(NamedTuple):
     inputs: np.ndarray
     targets: np.ndarray
     masks: np.ndarray | None
-    subject_ids: list[str]
+    patient: list[str]
 
 
 def _folder(data_dir: str | Path | None, name: str) -> Path:
@@ -162,11 +162,11 @@ def load_lodopab(part: str = "test", n: int | None = None, *, start: int = 0,
     images_hu = lodopab_to_hu(np.concatenate(images)).astype(np.float32)
     sinogram = (np.concatenate(sinograms) * LODOPAB_MU_MAX).astype(np.float32)
     ids_file = next(iter(folder.rglob(f"patient_ids_rand_{part}.csv")), None)
-    patient_ids = None
+    patient = None
     if ids_file is not None:
         ids = np.loadtxt(ids_file, dtype=np.int64, ndmin=1)
-        patient_ids = ids[start:start + len(images_hu)]
-    return LoDoPaBPairs(sinogram, images_hu, patient_ids)
+        patient = ids[start:start + len(images_hu)]
+    return LoDoPaBPairs(sinogram, images_hu, patient)
 
 
 # --------------------------------------------------------------------------------------

@@ -110,6 +110,40 @@ def hu_report(pred_hu, target_hu, masks: dict[str, np.ndarray],
     return out
 
 
+def split_masks(split: dict) -> dict[str, np.ndarray]:
+    """Body and tissue-class masks of a split (:func:`i2i_keras.datasets.split_pairs`):
+    from the phantom ``labels`` when it has them, else by thresholding its ``ct`` inside
+    its ``body`` mask (real data)."""
+    if "labels" in split:
+        return tissue_masks(split["labels"])
+    return tissue_masks_from_ct(split["ct"], split["body"])
+
+
+def report(predictions_hu: dict[str, np.ndarray], split: dict) -> dict[str, dict]:
+    """:func:`hu_report` of each method's synthetic CT (name -> (N, H, W) HU) against the
+    split's CT, tissue by tissue; print it with :func:`format_table`."""
+    masks = split_masks(split)
+    return {name: hu_report(pred, split["ct"], masks) for name, pred in predictions_hu.items()}
+
+
+def format_table(reports: dict[str, dict]) -> str:
+    """A plain-text table: one row per metric, one column per method.
+
+    >>> print(format_table({"rule": {"MAE (HU)": 150.0}, "net": {"MAE (HU)": 45.04}}))
+                        rule             net
+    MAE (HU)           150.0            45.0
+    """
+    methods = list(reports)
+    rows = list(next(iter(reports.values())))
+    width = max(len(r) for r in rows)
+    cols = [max(16, len(m) + 2) for m in methods]
+    lines = [" " * width + "".join(f"{m:>{c}}" for m, c in zip(methods, cols))]
+    for r in rows:
+        lines.append(f"{r:<{width}}" + "".join(f"{reports[m].get(r, np.nan):>{c}.1f}"
+                                                for m, c in zip(methods, cols)))
+    return "\n".join(lines)
+
+
 def psnr_in_window(pred, target, window: tuple[float, float], mask=None) -> float:
     """PSNR (dB) of images shown in a display window: both images are clipped to
     window = (low, high) (e.g. (-160, 240) HU for soft tissue) and the data range is

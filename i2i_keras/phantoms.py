@@ -33,6 +33,7 @@ Example
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -533,8 +534,9 @@ def mr_ct_pairs(patients: list[int] | range, slices_per_patient: int = 8, size: 
     zs = np.linspace(*z_range, slices_per_patient) if slices_per_patient > 1 else [0.0]
     jobs = [(p, float(z)) for p in patients for z in zs]
     out = {k: [] for k in ("mr", "ct", "ct_clean", "labels", "patient", "z")}
+    # On standard output: in a notebook, standard error shows as red, as if failing.
     for i, (p, z) in enumerate(tqdm(jobs, desc="phantoms", disable=not progress,
-                                    mininterval=2.0)):
+                                    mininterval=2.0, file=sys.stdout)):
         head = head_slice(size, seed=p, z=z, lesions=lesions, **slice_kwargs)
         out["mr"].append(head.mr(weighting, noise=mr_noise, seed=10_000 + i + 97 * p))
         out["ct"].append(head.ct(ct_noise_hu, seed=20_000 + i + 97 * p))

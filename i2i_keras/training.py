@@ -1,7 +1,16 @@
 """Trainers as ``keras.Model`` subclasses: ``compile`` then ``fit``, with every Keras
 callback (ModelCheckpoint, TensorBoard, CSVLogger, EarlyStopping) working as usual, on
-every Keras backend (TensorFlow, JAX, PyTorch): the losses below are ``keras.ops``, and
-how a step takes gradients is in :mod:`i2i_keras._backend_steps`.
+every Keras backend (TensorFlow, JAX, PyTorch).
+
+Each trainer has two parts worth reading:
+
+- ``compute_losses(x, y) -> (losses, logs)``: the losses of one step, in ``keras.ops``
+  (so the same code runs on every backend): one loss per optimizer, in the order of
+  ``optimizer_groups()``, and the values to log.
+- ``train_step``: the gradient step on TensorFlow, written out as the TensorFlow pix2pix
+  tutorial writes it (tapes, gradients, ``apply_gradients``). On JAX and PyTorch the
+  step takes the same losses' gradients the way those backends do, following keras-io's
+  custom-train-step guides, in :mod:`i2i_keras.backend_steps`.
 
 :class:`Supervised` trains one network on registered pairs with a pixel loss (L1, SSIM,
 gradient difference, perceptual or a mix): the recipe for denoising and super-resolution.
@@ -11,6 +20,10 @@ discriminator D on registered pairs (x, y):
 
     D learns to tell (x, y) from (x, G(x));
     G learns to fool D and to stay close to y: loss = adversarial + lambda_l1 * |y - G(x)|.
+
+:class:`CycleGAN` (Zhu et al. 2017) trains two generators and two discriminators on
+unpaired images. Speed-ups that need Keras internals (a fused Adam, one weight cast per
+step under mixed precision) are opt-in, in :mod:`i2i_keras.speedups`.
 
 Example
 -------
@@ -28,6 +41,8 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 import types
 import warnings
@@ -35,15 +50,79 @@ import warnings
 import keras
 from keras import ops
 
-from . import losses
-from ._backend_steps import FusedAdam, GradientSteps, loss_scaled
+from . import backend_steps, losses
+from .backend_steps import OptimizerGroup, unpack
 
 # Our datasets shuffle themselves; Keras warns that fit's own shuffle flag is ignored.
 warnings.filterwarnings("ignore", message=r"`shuffle=True` was passed")
 
 
+def loss_scaled(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """``optimizer`` in a ``keras.optimizers.LossScaleOptimizer`` under the
+    "mixed_float16" policy (float16 gradients underflow without one), else as it is.
+    Keras wraps the optimizer given to ``Model.compile`` itself; a GAN's two optimizers
+    reach our ``compile`` under their own names, so the trainers call this."""
+    if (keras.mixed_precision.global_policy().name == "mixed_float16"
+            and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer)):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def replicas_in_sync() -> int:
+    """How many replicas share a step: under ``tf.distribute`` (MirroredStrategy) each
+    sees its share of the batch and the optimizers *sum* their gradients, so each
+    replica's loss is divided by this number (1 elsewhere)."""
+    if keras.backend.backend() != "tensorflow":
+        return 1
+    import tensorflow as tf
+
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class Trainer(keras.Model):
+    """What the trainers share: ``compile`` (``jit_compile=None`` means each backend's
+    usual compiled step), logging, the test step, and the JAX/PyTorch train steps of
+    :mod:`i2i_keras.backend_steps`. A trainer provides
+
+        optimizer_groups() -> [(optimizer, variables), ...]    one group per loss
+        compute_losses(x, y) -> ([one loss per group], {name: value to log})
+        test_values(x, y) -> {name: value to log}
+        train_step(data): its TensorFlow step, written out
+
+    and one ``keras.metrics.Mean`` per logged name in ``metrics``.
+    """
+
+    def compile(self, optimizer=None, jit_compile=None, **kwargs):
+        """keras.Model.compile, where ``jit_compile=None`` means each backend's usual
+        compiled step: a TensorFlow graph (no XLA), ``jax.jit`` (without it JAX runs op
+        by op) and eager PyTorch; and ``optimizer=None`` (the GANs) means the
+        optimizers of ``optimizer_groups``, seen by Keras as one OptimizerGroup."""
+        if jit_compile is None:
+            jit_compile = keras.backend.backend() == "jax"
+        super().compile(optimizer=optimizer, jit_compile=jit_compile, **kwargs)
+        if optimizer is None:
+            self.optimizer = OptimizerGroup(self.optimizer_groups)
+
+    def forward_scope(self):
+        """The context the TensorFlow step runs its forward pass in: nothing, unless
+        :func:`i2i_keras.speedups.cast_once_per_step` switched a speed-up on."""
+        return contextlib.nullcontext()
+
+    def log(self, values: dict) -> dict:
+        """Update the tracker of each logged value; return what ``fit`` shows."""
+        trackers = {m.name: m for m in self.metrics}
+        for name, value in values.items():
+            trackers[name].update_state(value)
+        return {name: trackers[name].result() for name in values}
+
+    def test_step(self, *args):  # (data), or (state, data) on JAX
+        if keras.backend.backend() == "jax":
+            return backend_steps.jax_test_step(self, *args)
+        return self.log(self.test_values(*unpack(args[0])))
+
+
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class Pix2Pix(GradientSteps, keras.Model):
+class Pix2Pix(Trainer):
     """Paired image-to-image GAN: a generator and a conditional discriminator.
 
     generator: (B, H, W, Cx) → (B, H, W, Cy). discriminator: [x, y] → patch logits.
@@ -94,8 +173,8 @@ class Pix2Pix(GradientSteps, keras.Model):
     def call(self, x, training: bool = False):
         return self.generator(x, training=training)
 
-    def _step_losses(self, x, y):
-        """Generator and discriminator losses of one step, and the terms to log."""
+    def compute_losses(self, x, y):
+        """The losses of one step: ([generator loss, discriminator loss], logs)."""
         fake = self.generator(x, training=True)
         # Two discriminator passes, as in pix2pix: batch-norm statistics stay per pass,
         # and the generator's gradient flows back through the fake pass only (one joint
@@ -103,26 +182,43 @@ class Pix2Pix(GradientSteps, keras.Model):
         # benchmarks/trainer_speed.py).
         real_logits = ops.cast(self.discriminator([x, y], training=True), "float32")
         fake_logits = ops.cast(self.discriminator([x, fake], training=True), "float32")
-        fake = ops.cast(fake, "float32")
+        fake = ops.cast(fake, "float32")  # float32 losses under mixed precision
         l1 = losses.l1(y, fake)
         g_loss = self.g_adv_fn(fake_logits) + self.lambda_l1 * l1
-        terms = {"l1": l1, "psnr": losses.psnr(y, fake)}
+        logs = {"l1": l1, "psnr": losses.psnr(y, fake)}
         if self.extra_loss_fn is not None:  # e.g. a perceptual loss (SRGAN)
-            terms["extra"] = self.extra_loss_fn(y, fake)
-            g_loss = g_loss + terms["extra"]
+            logs["extra"] = self.extra_loss_fn(y, fake)
+            g_loss = g_loss + logs["extra"]
         d_loss = self.d_loss_fn(real_logits, fake_logits)
-        return g_loss, d_loss, terms
+        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **logs}
 
-    # train_step and test_step (GradientSteps) take gradients the way the backend does.
-    def _optimizer_groups(self):
+    def train_step(self, *args):
+        """One pix2pix step on TensorFlow, as the TensorFlow tutorial writes it. (JAX
+        hands Keras' step its state too: see backend_steps.py.)"""
+        if keras.backend.backend() != "tensorflow":
+            return backend_steps.train_step(self, *args)
+        import tensorflow as tf
+
+        x, y = unpack(args[0])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            with self.forward_scope():  # nothing, unless a speed-up is switched on
+                (g_loss, d_loss), logs = self.compute_losses(x, y)
+            # Each replica's share under tf.distribute; scaled up under mixed_float16.
+            g_loss = self.g_optimizer.scale_loss(g_loss / replicas_in_sync())
+            d_loss = self.d_optimizer.scale_loss(d_loss / replicas_in_sync())
+        g_vars = self.generator.trainable_variables
+        d_vars = self.discriminator.trainable_variables
+        g_grads = g_tape.gradient(g_loss, g_vars)
+        d_grads = d_tape.gradient(d_loss, d_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        return self.log(logs)
+
+    def optimizer_groups(self):
         return [(self.g_optimizer, self.generator.trainable_variables),
                 (self.d_optimizer, self.discriminator.trainable_variables)]
 
-    def _train_losses(self, x, y):
-        g_loss, d_loss, terms = self._step_losses(x, y)
-        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **terms}
-
-    def _test_values(self, x, y):
+    def test_values(self, x, y):
         fake = ops.cast(self.generator(x, training=False), "float32")
         return {"l1": losses.l1(y, fake), "psnr": losses.psnr(y, fake)}
 
@@ -178,10 +274,13 @@ def adam(learning_rate: float, total_steps: int, hold_fraction: float = 0.0,
          beta_1: float = 0.5) -> keras.optimizers.Adam:
     """Adam as GANs use it (beta_1 = 0.5) with a :class:`LinearDecay` schedule: the rate
     is held for ``hold_fraction`` of ``total_steps`` and then falls linearly to 0.
-    On TensorFlow it is :class:`FusedAdam` (the same update, one kernel per weight)."""
-    cls = FusedAdam if keras.backend.backend() == "tensorflow" else keras.optimizers.Adam
-    return cls(LinearDecay(learning_rate, total_steps, int(hold_fraction * total_steps)),
-               beta_1=beta_1)
+
+    >>> opt = adam(2e-4, total_steps=100, hold_fraction=0.5)
+    >>> [round(float(opt.learning_rate(step)), 6) for step in (0, 50, 75, 100)]
+    [0.0002, 0.0002, 0.0001, 0.0]
+    """
+    schedule = LinearDecay(learning_rate, total_steps, int(hold_fraction * total_steps))
+    return keras.optimizers.Adam(schedule, beta_1=beta_1)
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
@@ -240,7 +339,7 @@ class ImagePool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class CycleGAN(GradientSteps, keras.Model):
+class CycleGAN(Trainer):
     """Unpaired image-to-image GAN (Zhu et al. 2017): two generators, two discriminators.
 
     generator_ab: A → B (e.g. MR → CT), generator_ba: B → A. discriminator_a judges
@@ -313,8 +412,8 @@ class CycleGAN(GradientSteps, keras.Model):
     def call(self, a, training: bool = False):
         return self.generator_ab(a, training=training)
 
-    def _step_losses(self, a, b):
-        """Generator and discriminator losses of one step, and the terms to log."""
+    def compute_losses(self, a, b):
+        """The losses of one step: ([generators' loss, discriminators' loss], logs)."""
         f32 = lambda t: ops.cast(t, "float32")  # noqa: E731  (mixed precision)
         use_identity = self.lambda_identity > 0
         # One pass per generator over its real input and, for the identity term, over an
@@ -350,19 +449,38 @@ class CycleGAN(GradientSteps, keras.Model):
                 + losses.air_loss(b, fake_a, **self.air_thresholds))
         # Each discriminator's loss, halved as in CycleGAN so D learns slower than G.
         d_loss = 0.5 * (self.d_loss_fn(real_b, pool_b) + self.d_loss_fn(real_a, pool_a))
-        return g_loss, d_loss, {"cycle": cycle, "identity": identity}
+        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, "cycle": cycle,
+                                  "identity": identity}
 
-    # train_step and test_step (GradientSteps) take gradients the way the backend does.
-    def _optimizer_groups(self):
+    def train_step(self, *args):
+        """One CycleGAN step on TensorFlow, as keras-io's CycleGAN example writes it:
+        one tape for both generators, one for both discriminators. (JAX hands Keras'
+        step its state too: see backend_steps.py.)"""
+        if keras.backend.backend() != "tensorflow":
+            return backend_steps.train_step(self, *args)
+        import tensorflow as tf
+
+        a, b = unpack(args[0])
+        with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
+            with self.forward_scope():  # nothing, unless a speed-up is switched on
+                (g_loss, d_loss), logs = self.compute_losses(a, b)
+            # Each replica's share under tf.distribute; scaled up under mixed_float16.
+            g_loss = self.g_optimizer.scale_loss(g_loss / replicas_in_sync())
+            d_loss = self.d_optimizer.scale_loss(d_loss / replicas_in_sync())
+        (_, g_vars), (_, d_vars) = self.optimizer_groups()
+        g_grads = g_tape.gradient(g_loss, g_vars)
+        d_grads = d_tape.gradient(d_loss, d_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        return self.log(logs)
+
+    def optimizer_groups(self):
+        """Both generators' weights with g_optimizer, both discriminators' with d_optimizer."""
         return [(self.g_optimizer, [v for m in self.generators for v in m.trainable_variables]),
                 (self.d_optimizer,
                  [v for m in self.discriminators for v in m.trainable_variables])]
 
-    def _train_losses(self, a, b):
-        g_loss, d_loss, terms = self._step_losses(a, b)
-        return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **terms}
-
-    def _test_values(self, a, b):  # registered pairs: how close is G(a) to the true b?
+    def test_values(self, a, b):  # registered pairs: how close is G(a) to the true b?
         fake = ops.cast(self.generator_ab(a, training=False), "float32")
         return {"l1": losses.l1(b, fake), "psnr": losses.psnr(b, fake)}
 
@@ -439,7 +557,7 @@ class _UnsavedLoss:
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
-class Supervised(GradientSteps, keras.Model):
+class Supervised(Trainer):
     """One network trained on registered pairs (x, y) with a pixel loss.
 
     network: (B, H, W, Cx) -> (B, H, W, Cy), e.g. a residual :func:`~i2i_keras.models.unet`
@@ -480,28 +598,40 @@ class Supervised(GradientSteps, keras.Model):
     def call(self, x, training: bool = False):
         return self.network(x, training=training)
 
-    def _loss(self, x, y, training: bool):
+    def _values(self, x, y, training: bool):
         pred = ops.cast(self.network(x, training=training), "float32")
         y = ops.cast(y, "float32")
         loss = self.loss_fn(y, pred)
         if training and self.network.losses:  # weight regularisers, if any
             loss = loss + ops.sum(self.network.losses)
-        return loss, y, pred
-
-    # train_step and test_step (GradientSteps) take gradients the way the backend does;
-    # self.optimizer scales the loss under mixed_float16.
-    def _optimizer_groups(self):
-        return [(self.optimizer, self.network.trainable_variables)]
-
-    def _values(self, x, y, training: bool):
-        loss, y, pred = self._loss(x, y, training)
         return loss, {"loss": loss, "l1": losses.l1(y, pred), "psnr": losses.psnr(y, pred)}
 
-    def _train_losses(self, x, y):
-        loss, values = self._values(x, y, training=True)
-        return [loss], values
+    def compute_losses(self, x, y):
+        """The loss of one step: ([loss], logs)."""
+        loss, logs = self._values(x, y, training=True)
+        return [loss], logs
 
-    def _test_values(self, x, y):
+    def train_step(self, *args):
+        """One step on TensorFlow: a tape, the loss, its gradient, the update. (JAX hands
+        Keras' step its state too: see backend_steps.py.)"""
+        if keras.backend.backend() != "tensorflow":
+            return backend_steps.train_step(self, *args)
+        import tensorflow as tf
+
+        x, y = unpack(args[0])
+        with tf.GradientTape() as tape:
+            with self.forward_scope():  # nothing, unless a speed-up is switched on
+                (loss,), logs = self.compute_losses(x, y)
+            # Each replica's share under tf.distribute; scaled up under mixed_float16.
+            loss = self.optimizer.scale_loss(loss / replicas_in_sync())
+        variables = self.network.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        return self.log(logs)
+
+    def optimizer_groups(self):
+        return [(self.optimizer, self.network.trainable_variables)]
+
+    def test_values(self, x, y):
         return self._values(x, y, training=False)[1]
 
     # Saving: the whole trainer (ModelCheckpoint) and its compile settings.
@@ -569,7 +699,9 @@ class ProgressBar(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         from tqdm import tqdm
 
-        self.bar = tqdm(total=self.params.get("epochs"), unit="epoch", mininterval=0)
+        # On standard output: in a notebook, standard error shows as red, as if failing.
+        self.bar = tqdm(total=self.params.get("epochs"), unit="epoch", mininterval=0,
+                        file=sys.stdout)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

@@ -21,13 +21,13 @@ SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    from i2i_keras import _backend_steps, models, training
+    from i2i_keras import models, speedups, training
 
     kind, optimizer, policy = sys.argv[1:4]
     keras.mixed_precision.set_global_policy(policy)
     scopes = []  # the CastOncePerStep scopes the traced steps opened
-    opened = _backend_steps.CastOncePerStep.__init__
-    _backend_steps.CastOncePerStep.__init__ = lambda self, d: (scopes.append(d), opened(self, d))[1]
+    opened = speedups.CastOncePerStep.__init__
+    speedups.CastOncePerStep.__init__ = lambda self, d: (scopes.append(d), opened(self, d))[1]
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (4, 16, 16, 1)).astype("float32")
     y = np.tanh(2 * x[:, ::-1])
@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent("""
         # FusedAdam writes weights through raw variable handles: check that it updates
         # each replica's copy. epsilon=1 keeps its step smooth in the gradient, as SGD.
         sgd = lambda: (keras.optimizers.SGD(0.5) if optimizer == "sgd"
-                       else training.FusedAdam(0.5, epsilon=1.0))
+                       else speedups.FusedAdam(0.5, epsilon=1.0))
         if kind == "pix2pix":
             t = training.Pix2Pix(unet(), critic(True))
             t.compile(sgd(), sgd(), lambda_l1=10.0)
@@ -51,6 +51,8 @@ SCRIPT = textwrap.dedent("""
         else:
             t = training.Supervised(unet())
             t.compile(sgd(), loss="l1")
+        if policy != "float32":
+            speedups.cast_once_per_step(t)  # the opt-in speed-up under mixed precision
         return t
 
     def two_steps(strategy):

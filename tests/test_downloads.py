@@ -141,7 +141,7 @@ def test_download_verifies_extracts_and_loaders_read_it(server, fake_lodopab_tes
     assert out.index("Licence: CC BY 4.0") < out.index("ground_truth_test.zip: ok")
     assert (folder / "ground_truth_test" / "ground_truth_test_000.hdf5").exists()
     data = loaders.load_lodopab("test", data_dir=folder)
-    assert data.images_hu.shape == (5, 64, 64) and list(data.patient_ids) == [100, 100, 101,
+    assert data.images_hu.shape == (5, 64, 64) and list(data.patient) == [100, 100, 101,
                                                                              101, 102]
     # Second run: files are present and verified, nothing is requested again.
     n_requests = len(server.requests)
@@ -243,7 +243,7 @@ def test_cli_synthrad_from_a_mirror_then_loaders(server, tmp_path, capsys):
     assert out.index("NON-COMMERCIAL") < out.index("WARNING: hash verification is OFF")
     pairs = loaders.load_synthrad_slices("pelvis", slices_per_patient=2, size=None,
                                          data_dir=dest)
-    assert pairs.subject_ids == ["1PA004", "1PA004"]
+    assert pairs.patient == ["1PA004", "1PA004"]
     # Same mirror with verification: the fake cannot match the pinned MD5.
     (dest / "Task1.zip").unlink()
     status = downloads.main(["synthrad2023", "--dest", str(dest), "--mirror", server.url,

@@ -74,10 +74,10 @@ def test_lodopab_pairs_in_hu_and_line_integrals(tmp_path):
     assert data.images_hu.dtype == np.float32
     np.testing.assert_allclose(data.images_hu[0, 0, :3], [-1000.0, 0.0, 3071.0], atol=0.05)
     np.testing.assert_allclose(data.sinograms, observation * MU_MAX, rtol=1e-6)
-    np.testing.assert_array_equal(data.patient_ids, ids)
+    np.testing.assert_array_equal(data.patient, ids)
     window = loaders.load_lodopab("test", n=2, start=1, data_dir=tmp_path)  # spans two files
     np.testing.assert_allclose(window.images_hu, loaders.lodopab_to_hu(truth[1:3]), atol=1e-3)
-    np.testing.assert_array_equal(window.patient_ids, ids[1:3])
+    np.testing.assert_array_equal(window.patient, ids[1:3])
 
 
 def test_lodopab_missing_files_say_how_to_download(tmp_path):
@@ -106,7 +106,7 @@ def test_ixi_slices_and_registered_t2_pd_pairs(tmp_path):
     assert list(loaders.ixi_files("T2", tmp_path)) == ["IXI002-Guys-0828", "IXI012-HH-1211"]
     slices = loaders.load_ixi_slices("T2", slices_per_subject=3, size=16, data_dir=tmp_path)
     assert slices.images.shape == (6, 16, 16)
-    assert slices.subject_ids == ["IXI002-Guys-0828"] * 3 + ["IXI012-HH-1211"] * 3
+    assert slices.patient == ["IXI002-Guys-0828"] * 3 + ["IXI012-HH-1211"] * 3
     pairs = loaders.load_ixi_pairs(("T2", "PD"), n_subjects=1, slices_per_subject=2,
                                    size=None, data_dir=tmp_path)
     assert pairs.inputs.shape == pairs.targets.shape == (2, 20, 18)  # slices along axis 2
@@ -137,7 +137,7 @@ def test_synthrad_cases_and_mr_ct_pairs(tmp_path):
     pairs = loaders.load_synthrad_slices("brain", slices_per_patient=4, size=24,
                                          data_dir=tmp_path)
     assert pairs.inputs.shape == pairs.targets.shape == pairs.masks.shape == (8, 24, 24)
-    assert pairs.subject_ids == ["1BA001"] * 4 + ["1BA005"] * 4
+    assert pairs.patient == ["1BA001"] * 4 + ["1BA005"] * 4
     assert pairs.masks.any(axis=(1, 2)).all()  # only slices through the body
     assert (pairs.targets[:, 0, 0] == -1000).all()  # padded with air
     assert set(np.unique(pairs.targets[pairs.masks])) <= set(range(-100, 1500))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from i2i_keras import models, training
-from i2i_keras._backend_steps import CastOncePerStep
+from i2i_keras import models, speedups, training
+from i2i_keras.speedups import CastOncePerStep, FusedAdam
 
 
 def _adam_weights(cls, steps=4):
@@ -24,7 +24,7 @@ def _adam_weights(cls, steps=4):
 
 
 def test_fused_adam_takes_the_same_steps_as_keras_adam():
-    fused, n_fused = _adam_weights(training.FusedAdam)
+    fused, n_fused = _adam_weights(FusedAdam)
     plain, n_plain = _adam_weights(keras.optimizers.Adam)
     assert n_fused == n_plain == 4
     for a, b in zip(fused, plain):
@@ -32,11 +32,19 @@ def test_fused_adam_takes_the_same_steps_as_keras_adam():
         assert np.abs(b).max() > 0.01  # the weights are not trivially zero
 
 
-def test_adam_helper_is_fused_on_tensorflow_and_round_trips():
-    opt = training.adam(2e-4, total_steps=100, hold_fraction=0.5)
-    assert isinstance(opt, training.FusedAdam)
+def test_fused_adam_round_trips_and_the_adam_helper_is_keras_own():
+    opt = FusedAdam(training.LinearDecay(2e-4, 100, 50), beta_1=0.5)
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
-    assert type(again) is training.FusedAdam and again.beta_1 == 0.5
+    assert type(again) is FusedAdam and again.beta_1 == 0.5
+    assert type(training.adam(2e-4, total_steps=100)) is keras.optimizers.Adam  # no opt-in
+
+
+def test_speedups_refuse_an_untested_keras_with_a_remedy(monkeypatch):
+    monkeypatch.setattr(keras, "__version__", "9.0.0")
+    with pytest.raises(RuntimeError, match=r"Keras 9\.0\.0 is outside .* Train without them"):
+        speedups.check_keras()
+    monkeypatch.undo()
+    speedups.check_keras()  # the installed Keras is one they were tested with
 
 
 @pytest.fixture
@@ -119,12 +127,14 @@ def test_cast_once_per_step_is_on_under_mixed_policies_only():
         assert isinstance(scope, CastOncePerStep) and scope.dtype == dtype
 
 
-def _cyclegan_update(shape):
+def _cyclegan_update(shape, cast_once: bool):
     keras.utils.set_random_seed(0)
     gan = training.CycleGAN(*(models.unet(shape, depth=2, base_filters=4) for _ in "ab"),
                             *(models.patchgan(shape, n_layers=1, base_filters=4,
                                               conditional=False) for _ in "ab"))
     gan.compile(keras.optimizers.SGD(1.0), keras.optimizers.SGD(1.0))
+    if cast_once:
+        speedups.cast_once_per_step(gan)
     before = [w.numpy() for w in gan.trainable_variables]
     rng = np.random.default_rng(1)
     a, b = (rng.uniform(-1, 1, (1, *shape)).astype("float32") for _ in "ab")
@@ -136,10 +146,13 @@ def test_gan_step_under_mixed_bfloat16_is_the_same_with_weights_cast_once(policy
     """Each CycleGAN generator runs twice a step: its summed gradient (an SGD step here)
     must not change when both passes share one bfloat16 copy of its weights."""
     policy("mixed_bfloat16")
-    once = _cyclegan_update((16, 16, 1))
-    monkeypatch.setattr(CastOncePerStep, "for_policy", classmethod(
-        lambda cls, policy: contextlib.nullcontext()))
-    per_call = _cyclegan_update((16, 16, 1))
+    opened, init = [], CastOncePerStep.__init__
+    monkeypatch.setattr(CastOncePerStep, "__init__",
+                        lambda self, dtype: (opened.append(dtype), init(self, dtype))[1])
+    per_call = _cyclegan_update((16, 16, 1), cast_once=False)
+    assert not opened  # off by default
+    once = _cyclegan_update((16, 16, 1), cast_once=True)
+    assert opened == ["bfloat16"]  # one scope, opened when the step was traced
     for a, b in zip(per_call, once):
         assert np.linalg.norm(a) > 0
         assert np.linalg.norm(a - b) <= 0.03 * np.linalg.norm(a)
