@@ -45,9 +45,13 @@ class Settings:
         """Settings sized to the machine: seconds in quick mode (``I2I_QUICK=1``), about
         ten minutes on a 2-core CPU (64² images, a 0.5 M-parameter U-Net), and 256²
         images with a wider, deeper U-Net in mixed precision when the Keras backend sees
-        a GPU."""
+        a GPU; with ``I2I_PRETRAINED=1``, the CPU full run's settings, whose weights ship."""
+        from . import pretrained
+
         if quick is None:
             quick = os.environ.get("I2I_QUICK") == "1"
+        if pretrained.wanted() and not quick:
+            return cls()  # the shipped weights are those of the CPU full run
         if quick:
             return cls(mode="quick", patients=10, slices_per_patient=4, base_filters=8,
                        d_filters=8, epochs=2, minutes=1.0)

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 00 · Quickstart: synthetic CT from MR with pix2pix
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/i2i-keras/i2i_keras/blob/main/tutorials/00_quickstart.ipynb)
+#
 # **The task.** Radiotherapy plans dose on a CT, because CT numbers (HU) give the
 # electron density that the dose calculation needs. MR shows tumours and soft tissue far
 # better, so many centres register an MR to the planning CT, and the registration error
@@ -35,23 +37,41 @@
 # Kaji & Kida (2019, Radiol. Phys. Technol.) review this and the other tasks of this series.
 
 # %% [markdown]
-# On Colab or a fresh kernel the package may not be installed yet: this cell installs it
-# from the repository folder (the one that holds `pyproject.toml`) when it can find it.
+# **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed
+# yet: the next cell installs it from the project's repository into this kernel, keeping
+# the TensorFlow and Keras that are already there (no kernel restart needed). In a clone
+# set up with `pip install -e ".[dev]"` it does nothing.
 
 # %%
+import importlib
+import importlib.metadata
 import importlib.util
-import pathlib
+import os
 import subprocess
 import sys
+import tempfile
+
+REPO_URL = "https://github.com/i2i-keras/i2i_keras"  # I2I_REPO_URL overrides it
 
 if importlib.util.find_spec("i2i_keras") is None:
-    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
-                 if (p / "pyproject.toml").exists()), None)
-    if root is None:
-        raise SystemExit("i2i_keras is not installed: clone the repository and run "
-                         "`pip install -e .` in it (on Colab: !git clone <repo url>, then "
-                         "%pip install -e <folder>)")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    url = os.environ.get("I2I_REPO_URL", REPO_URL)
+    keep = []  # pin what is installed, so pip never replaces it
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            keep.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write("\n".join(keep))
+    print(f"installing i2i_keras from {url} ...")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name,
+                           f"i2i_keras @ git+{url}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"Could not install i2i_keras ({last}).\nWithout internet access, "
+                         "run these two commands where the repository can be reached, then "
+                         f"restart the kernel:\n    git clone {url}\n    pip install ./i2i_keras")
+    importlib.invalidate_caches()
 
 # %% [markdown]
 # ## Parameters
@@ -62,20 +82,23 @@ if importlib.util.find_spec("i2i_keras") is None:
 
 # %%
 import os
+import pathlib
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import i2i_keras as i2i
+
+i2i.environment.quiet_start()  # hides TensorFlow's start-up notes (not errors)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-import i2i_keras as i2i
-
-QUICK = os.environ.get("I2I_QUICK") == "1"
-S = i2i.quickstart.settings(QUICK)
+QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
+PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
+S = i2i.recipes.Settings.for_hardware(QUICK)
 keras.utils.set_random_seed(S.seed)
 keras.mixed_precision.set_global_policy(S.precision)  # float32 on a CPU: see Settings
 T0 = time.perf_counter()
+i2i.print_config()
 S
 
 # %% [markdown]
@@ -111,7 +134,7 @@ plt.show()
 # validation (for choosing settings and tuning the baseline), 15 % test (touched once).
 
 # %%
-data = i2i.quickstart.make_splits(S)
+data = i2i.datasets.phantom_mr_ct_splits(S.patients, S.slices_per_patient, S.size, S.seed)
 for name, part in data.items():
     print(f"{name:5s}: {len(part['x']):4d} slices of {len(np.unique(part['patient'])):3d} "
           f"patients, {S.size}² pixels of {220 / S.size:.2f} mm")
@@ -152,18 +175,29 @@ plt.show()
 
 # %%
 steps_per_epoch = len(data["train"]["x"]) // S.batch_size
-gan = i2i.quickstart.build_pix2pix(S, steps_per_epoch)
+gan = i2i.recipes.build_pix2pix(S, steps_per_epoch)
 print(f"generator {gan.generator.count_params():,} parameters, discriminator "
       f"{gan.discriminator.count_params():,}; PatchGAN receptive field "
       f"{i2i.models.receptive_field(S.d_layers)} pixels")
 
 # %% [markdown]
-# The whole pix2pix step fits on one screen. The discriminator judges real and fake
-# pairs in one pass; the generator's loss is the adversarial term plus 100 × L1.
+# The whole pix2pix step, as the library runs it. First the losses, in `keras.ops` so that
+# they run on every Keras backend: the discriminator judges the real pair (MR, CT) and the
+# fake pair (MR, G(MR)) in two passes, and the generator's loss is the adversarial term
+# plus 100 × L1.
 
 # %%
 import inspect
 
+print(inspect.getsource(i2i.training.Pix2Pix.compute_losses))
+
+# %% [markdown]
+# Then the step on TensorFlow, as the TensorFlow pix2pix tutorial writes it: one tape per
+# network records the forward pass, each loss's gradient goes to its own network's
+# weights, and each optimizer applies its own. (On JAX and PyTorch the first lines hand
+# the same losses to `i2i_keras/backend_steps.py`, which takes gradients their way.)
+
+# %%
 print(inspect.getsource(i2i.training.Pix2Pix.train_step))
 
 # %% [markdown]
@@ -179,10 +213,11 @@ callbacks = [i2i.training.ProgressBar(),
                                 every=every),
              i2i.training.NaNGuard(), i2i.training.TimeBudget(S.minutes)]
 t_train = time.perf_counter()
-history = gan.fit(train_ds, validation_data=val_ds, epochs=S.epochs, verbose=0,
-                  callbacks=callbacks)
+# fit, or with I2I_PRETRAINED=1 the weights of the full run that made this notebook's outputs
+history = i2i.pretrained.fit_or_load("00/pix2pix", gan, train_ds, validation_data=val_ds,
+                                     epochs=S.epochs, verbose=0, callbacks=callbacks)
 train_minutes = (time.perf_counter() - t_train) / 60
-print(f"trained {len(history.history['l1'])} epochs in {train_minutes:.1f} min")
+print(f"{len(history.history['l1'])} epochs of training; this cell took {train_minutes:.1f} min")
 
 # %%
 i2i.viz.plot_history(history, ["l1", "psnr", "g_loss", "d_loss"])
@@ -207,9 +242,9 @@ rule
 test = data["test"]
 sct = W.denormalize(gan.generator.predict(test["x"], verbose=0)[..., 0])
 bulk = rule.predict(test["x"][..., 0])
-reports = i2i.quickstart.evaluate({"bulk density": bulk, "pix2pix": sct}, test)
+reports = i2i.metrics.report({"bulk density": bulk, "pix2pix": sct}, test)
 print(f"{len(np.unique(test['patient']))} test patients, {len(test['x'])} slices\n")
-print(i2i.quickstart.format_table(reports))
+print(i2i.metrics.format_table(reports))
 
 # %%
 names = [k for k in reports["pix2pix"] if k.startswith("MAE")]
@@ -265,7 +300,7 @@ print(f"notebook wall time: {(time.perf_counter() - T0) / 60:.1f} min ({S.mode} 
 # Everything above runs unchanged on JAX or PyTorch: install one
 # (`pip install -e ".[jax]"` or `".[torch]"`), set `os.environ["KERAS_BACKEND"] = "jax"`
 # (or `"torch"`) in the first cell, before anything imports Keras, and restart the kernel.
-# Only how a step takes its gradients differs (`i2i_keras/_backend_steps.py`); a generator
+# Only how a step takes its gradients differs (`i2i_keras/backend_steps.py`); a generator
 # saved on one backend loads and predicts the same on the others. The same Pix2Pix step
 # (64², batch 4, through `fit`) measured on this 2-core CPU on 2026-11-30 with
 # `python benchmarks/backend_speed.py`:

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 01 · Low-dose CT denoising: a network against non-local means and TV
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/i2i-keras/i2i_keras/blob/main/tutorials/01_ldct_denoising.ipynb)
+#
 # **The task.** Every CT scan costs the patient radiation dose, so scanners are pushed to
 # use as little as they can (ALARA). Halving the dose halves the photons that reach the
 # detector, and quantum noise grows as 1/√dose: a quarter-dose image has twice the noise
@@ -36,21 +38,41 @@
 # noise-free reconstruction, and also against normal dose, which is itself noisy.
 
 # %% [markdown]
-# Install the package when the kernel does not have it (Colab, a fresh environment).
+# **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed
+# yet: the next cell installs it from the project's repository into this kernel, keeping
+# the TensorFlow and Keras that are already there (no kernel restart needed). In a clone
+# set up with `pip install -e ".[dev]"` it does nothing.
 
 # %%
+import importlib
+import importlib.metadata
 import importlib.util
-import pathlib
+import os
 import subprocess
 import sys
+import tempfile
+
+REPO_URL = "https://github.com/i2i-keras/i2i_keras"  # I2I_REPO_URL overrides it
 
 if importlib.util.find_spec("i2i_keras") is None:
-    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
-                 if (p / "pyproject.toml").exists()), None)
-    if root is None:
-        raise SystemExit("i2i_keras is not installed: clone the repository and run "
-                         "`pip install -e .` in it")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    url = os.environ.get("I2I_REPO_URL", REPO_URL)
+    keep = []  # pin what is installed, so pip never replaces it
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            keep.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write("\n".join(keep))
+    print(f"installing i2i_keras from {url} ...")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name,
+                           f"i2i_keras @ git+{url}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"Could not install i2i_keras ({last}).\nWithout internet access, "
+                         "run these two commands where the repository can be reached, then "
+                         f"restart the kernel:\n    git clone {url}\n    pip install ./i2i_keras")
+    importlib.invalidate_caches()
 
 # %% [markdown]
 # ## Parameters
@@ -62,16 +84,17 @@ if importlib.util.find_spec("i2i_keras") is None:
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import i2i_keras as i2i
+
+i2i.environment.quiet_start()  # hides TensorFlow's start-up notes (not errors)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-import i2i_keras as i2i
-
-QUICK = os.environ.get("I2I_QUICK") == "1"
-GPU = bool(tf.config.list_physical_devices("GPU"))
+QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
+PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
+GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
 P = dict(size=128, patients=48, slices=6, views=360, patch=64, base_filters=16,
          l1_epochs=80, gan_epochs=12, pet_epochs=60)
 if GPU and not QUICK:
@@ -85,6 +108,7 @@ WINDOW = (-160.0, 240.0)  # soft-tissue window (level 40, width 400 HU): where w
 keras.utils.set_random_seed(0)
 tf.get_logger().setLevel("ERROR")  # predict() on new image sizes retraces; that is expected
 T0 = time.perf_counter()
+i2i.print_config()
 print(("quick" if QUICK else "GPU" if GPU else "CPU") + " mode:", P)
 
 # %% [markdown]
@@ -149,7 +173,7 @@ def lodopab(n, size):
     c = slice((362 - size) // 2, (362 - size) // 2 + size)
     truth = pairs.images_hu[:, c, c]
     soft = (truth > -100) & (truth < 200)
-    patient = pairs.patient_ids if pairs.patient_ids is not None else np.arange(n)
+    patient = pairs.patient if pairs.patient is not None else np.arange(n)
     return {"low": low[:, c, c].astype(np.float32), "normal": truth, "truth": truth,
             "labels": np.where(soft, 7, 0).astype(np.int8), "patient": patient,
             "pixel_mm": np.float32(260.0 / 362)}
@@ -221,9 +245,11 @@ unet = i2i.models.unet((None, None, 1), depth=3, base_filters=P["base_filters"],
 l1_net = i2i.training.Supervised(unet)
 l1_net.compile(adam(1e-3, P["l1_epochs"]), loss="l1")
 t = time.perf_counter()
-l1_net.fit(train_ds, validation_data=val_ds, epochs=P["l1_epochs"], verbose=0,
-           callbacks=[i2i.training.ProgressBar(("loss", "val_l1", "val_psnr"))])
-print(f"{unet.count_params():,} parameters, trained in {(time.perf_counter() - t) / 60:.1f} min")
+# fit, or with I2I_PRETRAINED=1 the weights of the full run that made this notebook's outputs
+i2i.pretrained.fit_or_load(f"01/denoiser_l1-{DATASET}", l1_net, train_ds, validation_data=val_ds,
+                           epochs=P["l1_epochs"], verbose=0,
+                           callbacks=[i2i.training.ProgressBar(("loss", "val_l1", "val_psnr"))])
+print(f"{unet.count_params():,} parameters; this cell took {(time.perf_counter() - t) / 60:.1f} min")
 
 # %% [markdown]
 # ## 5 · Bringing texture back: adversarial and perceptual losses
@@ -253,8 +279,9 @@ perceptual = i2i.training.Supervised(warm_copy(unet, "denoiser_perceptual"))
 perceptual.compile(adam(2e-4, P["gan_epochs"]), loss={"l1": 1.0, "perceptual": 1.0})
 for name, model in (("adversarial", adversarial), ("perceptual", perceptual)):
     t = time.perf_counter()
-    model.fit(train_ds, epochs=P["gan_epochs"], verbose=0,
-              callbacks=[i2i.training.ProgressBar(("l1", "g_loss", "loss"))])
+    i2i.pretrained.fit_or_load(f"01/denoiser_{name}-{DATASET}", model, train_ds, epochs=P["gan_epochs"],
+                               verbose=0,
+                               callbacks=[i2i.training.ProgressBar(("l1", "g_loss", "loss"))])
     print(f"{name}: {(time.perf_counter() - t) / 60:.1f} min")
 
 # %% [markdown]
@@ -386,9 +413,10 @@ pet_net = i2i.training.Supervised(i2i.models.unet((None, None, 1), depth=3, base
                                                   norm="none", residual=True, name="pet"))
 pet_net.compile(keras.optimizers.Adam(1e-3), loss="l1")
 tr = pet_split["train"]
-pet_net.fit(i2i.datasets.paired_dataset(PET.normalize(low[tr]), PET.normalize(full[tr]), 8,
-                                        augment=True),
-            epochs=P["pet_epochs"], verbose=0, callbacks=[i2i.training.ProgressBar(("loss",))])
+i2i.pretrained.fit_or_load(
+    "01/pet", pet_net,
+    i2i.datasets.paired_dataset(PET.normalize(low[tr]), PET.normalize(full[tr]), 8, augment=True),
+    epochs=P["pet_epochs"], verbose=0, callbacks=[i2i.training.ProgressBar(("loss",))])
 te = pet_split["test"]
 pet_out = PET.denormalize(pet_net.predict(PET.normalize(low[te])[..., None], verbose=0)[..., 0])
 sigma, _ = i2i.baselines.tune_denoiser("gaussian", low[pet_split["val"]],

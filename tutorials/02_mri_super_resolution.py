@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 02 · MRI super-resolution: bicubic, SRCNN, a U-Net and an SRGAN-style network
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/i2i-keras/i2i_keras/blob/main/tutorials/02_mri_super_resolution.ipynb)
+#
 # **The task.** MR scan time grows with the matrix size: a 4× smaller matrix per axis
 # acquires 4× fewer phase-encoding lines, so the scan is much shorter and motion less
 # likely, but the image is blurry. Super-resolution (SR) restores the missing detail from
@@ -31,21 +33,41 @@
 # *perception–distortion* trade-off (Blau & Michaeli 2018), on held-out phantom patients.
 
 # %% [markdown]
-# Install the package when the kernel does not have it (Colab, a fresh environment).
+# **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed
+# yet: the next cell installs it from the project's repository into this kernel, keeping
+# the TensorFlow and Keras that are already there (no kernel restart needed). In a clone
+# set up with `pip install -e ".[dev]"` it does nothing.
 
 # %%
+import importlib
+import importlib.metadata
 import importlib.util
-import pathlib
+import os
 import subprocess
 import sys
+import tempfile
+
+REPO_URL = "https://github.com/i2i-keras/i2i_keras"  # I2I_REPO_URL overrides it
 
 if importlib.util.find_spec("i2i_keras") is None:
-    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
-                 if (p / "pyproject.toml").exists()), None)
-    if root is None:
-        raise SystemExit("i2i_keras is not installed: clone the repository and run "
-                         "`pip install -e .` in it")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    url = os.environ.get("I2I_REPO_URL", REPO_URL)
+    keep = []  # pin what is installed, so pip never replaces it
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            keep.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write("\n".join(keep))
+    print(f"installing i2i_keras from {url} ...")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name,
+                           f"i2i_keras @ git+{url}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"Could not install i2i_keras ({last}).\nWithout internet access, "
+                         "run these two commands where the repository can be reached, then "
+                         f"restart the kernel:\n    git clone {url}\n    pip install ./i2i_keras")
+    importlib.invalidate_caches()
 
 # %% [markdown]
 # ## Parameters
@@ -56,16 +78,17 @@ if importlib.util.find_spec("i2i_keras") is None:
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import i2i_keras as i2i
+
+i2i.environment.quiet_start()  # hides TensorFlow's start-up notes (not errors)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 
-import i2i_keras as i2i
-
-QUICK = os.environ.get("I2I_QUICK") == "1"
-GPU = bool(tf.config.list_physical_devices("GPU"))
+QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
+PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
+GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
 P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=120,
          srcnn_epochs=40, gan_epochs=20, x2_epochs=40)
 if GPU and not QUICK:
@@ -76,6 +99,7 @@ if QUICK:
 keras.utils.set_random_seed(0)
 tf.get_logger().setLevel("ERROR")  # predict() on new image sizes retraces; that is expected
 T0 = time.perf_counter()
+i2i.print_config()
 print(("quick" if QUICK else "GPU" if GPU else "CPU") + " mode:", P)
 
 # %% [markdown]
@@ -94,7 +118,7 @@ if DATASET == "ixi":
                                             slices_per_subject=P["slices"], size=P["size"])
             for w in ("T1", "T2")}
     hr = np.concatenate([sets[w].images for w in sets])
-    patient = np.concatenate([np.asarray(sets[w].subject_ids) for w in sets])
+    patient = np.concatenate([np.asarray(sets[w].patient) for w in sets])
     labels = np.zeros(hr.shape, np.int8)  # real data: no tissue labels
 else:
     heads = {w: i2i.phantoms.mr_ct_pairs(range(P["patients"]), P["slices"], size=P["size"],
@@ -164,23 +188,25 @@ def adam(lr, epochs):
     return keras.optimizers.Adam(keras.optimizers.schedules.PolynomialDecay(lr, steps, 0.0))
 
 
-def fit(model, epochs, factor=4, keys=("loss", "val_psnr")):
+def fit(name, model, epochs, factor=4, keys=("loss", "val_psnr")):
+    """Train (or, with I2I_PRETRAINED=1, load the full run's weights); minutes taken."""
     t = time.perf_counter()
-    model.fit(dataset(train, factor), validation_data=dataset(val, factor, False),
-              epochs=epochs, verbose=0, callbacks=[i2i.training.ProgressBar(keys)])
+    i2i.pretrained.fit_or_load(f"02/{name}-{DATASET}", model, dataset(train, factor),
+                               validation_data=dataset(val, factor, False), epochs=epochs,
+                               verbose=0, callbacks=[i2i.training.ProgressBar(keys)])
     return (time.perf_counter() - t) / 60
 
 
 srcnn = i2i.training.Supervised(i2i.models.srcnn((None, None, 1), residual=True))
 srcnn.compile(adam(1e-3, P["srcnn_epochs"]), loss="l2")
 print(f"SRCNN: {srcnn.network.count_params():,} parameters, "
-      f"{fit(srcnn, P['srcnn_epochs']):.1f} min")
+      f"{fit('srcnn', srcnn, P['srcnn_epochs']):.1f} min")
 
 unet = i2i.models.unet((None, None, 1), depth=3, base_filters=P["base_filters"], norm="none",
                        residual=True, name="sr_unet")
 unet_sr = i2i.training.Supervised(unet)
 unet_sr.compile(adam(1e-3, P["unet_epochs"]), loss="l1")
-print(f"U-Net: {unet.count_params():,} parameters, {fit(unet_sr, P['unet_epochs']):.1f} min")
+print(f"U-Net: {unet.count_params():,} parameters, {fit('unet_x4', unet_sr, P['unet_epochs']):.1f} min")
 
 # %%
 generator = keras.models.clone_model(unet)
@@ -189,7 +215,7 @@ srgan = i2i.training.Pix2Pix(generator, i2i.models.patchgan((None, None, 1), n_l
                                                             base_filters=32))
 srgan.compile(adam(2e-4, P["gan_epochs"]), adam(2e-4, P["gan_epochs"]), lambda_l1=10.0,
               gan_loss="lsgan", extra_loss=i2i.losses.PerceptualLoss())
-print(f"SRGAN-style: {fit(srgan, P['gan_epochs'], keys=('l1', 'g_loss', 'val_psnr')):.1f} min")
+print(f"SRGAN-style: {fit('srgan', srgan, P['gan_epochs'], keys=('l1', 'g_loss', 'val_psnr')):.1f} min")
 
 # %% [markdown]
 # ## 3 · Results at ×4 and ×2 on the test patients
@@ -202,7 +228,7 @@ x2 = i2i.training.Supervised(i2i.models.unet((None, None, 1), depth=3,
                                              base_filters=P["base_filters"], norm="none",
                                              residual=True, name="sr_unet_x2"))
 x2.compile(adam(1e-3, P["x2_epochs"]), loss="l1")
-print(f"U-Net x2: {fit(x2, P['x2_epochs'], factor=2):.1f} min")
+print(f"U-Net x2: {fit('unet_x2', x2, P['x2_epochs'], factor=2):.1f} min")
 
 
 def predict(net, factor):

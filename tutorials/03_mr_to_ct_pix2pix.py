@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 03 · MR → CT with pix2pix: where a synthetic CT is right and where it is wrong
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/i2i-keras/i2i_keras/blob/main/tutorials/03_mr_to_ct_pix2pix.ipynb)
+#
 # **The task.** MR-only radiotherapy needs a *synthetic CT* (sCT): CT numbers in HU,
 # computed from the MR, that a treatment-planning system can use for the dose. The
 # quickstart (00) showed pix2pix beating the old bulk-density rule on average. This
@@ -34,23 +36,41 @@
 # 65 HU MAE; our phantoms are easier, so expect lower numbers here.
 
 # %% [markdown]
-# On Colab or a fresh kernel the package may not be installed yet: this cell installs it
-# from the repository folder (the one that holds `pyproject.toml`) when it can find it.
+# **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed
+# yet: the next cell installs it from the project's repository into this kernel, keeping
+# the TensorFlow and Keras that are already there (no kernel restart needed). In a clone
+# set up with `pip install -e ".[dev]"` it does nothing.
 
 # %%
+import importlib
+import importlib.metadata
 import importlib.util
-import pathlib
+import os
 import subprocess
 import sys
+import tempfile
+
+REPO_URL = "https://github.com/i2i-keras/i2i_keras"  # I2I_REPO_URL overrides it
 
 if importlib.util.find_spec("i2i_keras") is None:
-    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
-                 if (p / "pyproject.toml").exists()), None)
-    if root is None:
-        raise SystemExit("i2i_keras is not installed: clone the repository and run "
-                         "`pip install -e .` in it (on Colab: !git clone <repo url>, then "
-                         "%pip install -e <folder>)")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    url = os.environ.get("I2I_REPO_URL", REPO_URL)
+    keep = []  # pin what is installed, so pip never replaces it
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            keep.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write("\n".join(keep))
+    print(f"installing i2i_keras from {url} ...")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name,
+                           f"i2i_keras @ git+{url}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"Could not install i2i_keras ({last}).\nWithout internet access, "
+                         "run these two commands where the repository can be reached, then "
+                         f"restart the kernel:\n    git clone {url}\n    pip install ./i2i_keras")
+    importlib.invalidate_caches()
 
 # %% [markdown]
 # ## Parameters
@@ -63,23 +83,26 @@ if importlib.util.find_spec("i2i_keras") is None:
 # %%
 import dataclasses
 import os
+import pathlib
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import i2i_keras as i2i
+
+i2i.environment.quiet_start()  # hides TensorFlow's start-up notes (not errors)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-import i2i_keras as i2i
-
-QUICK = os.environ.get("I2I_QUICK") == "1"
+QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
+PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 DATASET = os.environ.get("I2I_DATASET", "phantom")
-S = i2i.quickstart.settings(QUICK)
+S = i2i.recipes.Settings.for_hardware(QUICK)
 if S.mode == "cpu":  # the quickstart's 6 minutes, stretched to about 10
     S = dataclasses.replace(S, patients=160, epochs=40, minutes=11.0)
 keras.utils.set_random_seed(S.seed)
 keras.mixed_precision.set_global_policy(S.precision)  # float32 on a CPU: see Settings
 T0 = time.perf_counter()
+i2i.print_config()
 print(f"data: {DATASET}; mode {S.mode}")
 S
 
@@ -93,9 +116,10 @@ S
 
 # %%
 if DATASET == "synthrad":
-    data, PIXEL_MM = i2i.quickstart.synthrad_splits(S)
+    data, PIXEL_MM = i2i.datasets.synthrad_splits(
+        S.size, S.patients, S.slices_per_patient, seed=S.seed)
 else:
-    data = i2i.quickstart.make_splits(S)
+    data = i2i.datasets.phantom_mr_ct_splits(S.patients, S.slices_per_patient, S.size, S.seed)
     PIXEL_MM = 220 / S.size
 for name, part in data.items():
     print(f"{name:5s}: {len(part['x']):4d} slices of {len(np.unique(part['patient'])):3d} "
@@ -111,7 +135,7 @@ val_ds = i2i.datasets.paired_dataset(data["val"]["x"], data["val"]["y"], 16, shu
 # on average while failing on bone, the tissue that matters most for the dose.
 
 # %%
-masks = {name: i2i.quickstart.tissue_masks(part) for name, part in data.items()}
+masks = {name: i2i.metrics.split_masks(part) for name, part in data.items()}
 body = masks["test"]["body"].sum()
 for tissue, m in masks["test"].items():
     print(f"{tissue:12s} {100 * m.sum() / body:5.1f} % of the body pixels")
@@ -134,16 +158,17 @@ for name, rule in rules.items():
 # PatchGAN that sees (MR, CT) pairs. The generator's loss is the adversarial term plus
 # 100 × L1: L1 gets the HU right on average, the discriminator keeps edges sharp.
 # The losses of one training step, as `Pix2Pix` computes them (its `train_step` then
-# takes the gradient of `g_loss` for the generator and of `d_loss` for the discriminator):
+# takes the gradient of `g_loss` for the generator and of `d_loss` for the discriminator;
+# notebook 00 prints it):
 
 # %%
 import inspect
 
-print(inspect.getsource(i2i.training.Pix2Pix._step_losses))
+print(inspect.getsource(i2i.training.Pix2Pix.compute_losses))
 
 # %%
 steps_per_epoch = len(data["train"]["x"]) // S.batch_size
-gan = i2i.quickstart.build_pix2pix(S, steps_per_epoch)
+gan = i2i.recipes.build_pix2pix(S, steps_per_epoch)
 print(f"generator {gan.generator.count_params():,} parameters, discriminator "
       f"{gan.discriminator.count_params():,}; {steps_per_epoch} steps per epoch")
 
@@ -157,10 +182,12 @@ callbacks = [i2i.training.ProgressBar(),
                                 every=max(1, S.epochs // 3)),
              i2i.training.NaNGuard(), i2i.training.TimeBudget(S.minutes)]
 t_train = time.perf_counter()
-history = gan.fit(train_ds, validation_data=val_ds, epochs=S.epochs, verbose=0,
-                  callbacks=callbacks)
+# fit, or with I2I_PRETRAINED=1 the weights of the full run that made this notebook's outputs
+history = i2i.pretrained.fit_or_load(f"03/pix2pix-{DATASET}", gan, train_ds,
+                                     validation_data=val_ds, epochs=S.epochs, verbose=0,
+                                     callbacks=callbacks)
 train_minutes = (time.perf_counter() - t_train) / 60
-print(f"trained {len(history.history['l1'])} epochs in {train_minutes:.1f} min")
+print(f"{len(history.history['l1'])} epochs of training; this cell took {train_minutes:.1f} min")
 i2i.viz.plot_history(history, ["l1", "val_l1", "g_loss", "d_loss"])
 plt.show()
 
@@ -174,9 +201,9 @@ plt.show()
 test = data["test"]
 sct = {"pix2pix": W.denormalize(gan.generator.predict(test["x"], verbose=0)[..., 0])}
 sct = {**{name: rule.predict(test["x"][..., 0]) for name, rule in rules.items()}, **sct}
-reports = i2i.quickstart.evaluate(sct, test)
+reports = i2i.metrics.report(sct, test)
 print(f"{len(np.unique(test['patient']))} test patients, {len(test['x'])} slices\n")
-print(i2i.quickstart.format_table(reports))
+print(i2i.metrics.format_table(reports))
 
 # %% [markdown]
 # Bias by tissue: an MAE says how far off, the mean error says in which direction. A

@@ -14,6 +14,8 @@
 # %% [markdown]
 # # 04 · MR ↔ CT without pairs: CycleGAN, misregistration, and invented anatomy
 #
+# [![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](https://colab.research.google.com/github/i2i-keras/i2i_keras/blob/main/tutorials/04_cyclegan_unpaired.ipynb)
+#
 # **Why unpaired.** Pix2pix (notebook 03) needs each MR registered to a CT of the same
 # patient. Real pairs are taken on different days, on different tables, with the bladder
 # fuller or the neck bent: registration leaves millimetres of error, and a paired
@@ -35,23 +37,41 @@
 #    steganography").
 
 # %% [markdown]
-# On Colab or a fresh kernel the package may not be installed yet: this cell installs it
-# from the repository folder (the one that holds `pyproject.toml`) when it can find it.
+# **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed
+# yet: the next cell installs it from the project's repository into this kernel, keeping
+# the TensorFlow and Keras that are already there (no kernel restart needed). In a clone
+# set up with `pip install -e ".[dev]"` it does nothing.
 
 # %%
+import importlib
+import importlib.metadata
 import importlib.util
-import pathlib
+import os
 import subprocess
 import sys
+import tempfile
+
+REPO_URL = "https://github.com/i2i-keras/i2i_keras"  # I2I_REPO_URL overrides it
 
 if importlib.util.find_spec("i2i_keras") is None:
-    root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
-                 if (p / "pyproject.toml").exists()), None)
-    if root is None:
-        raise SystemExit("i2i_keras is not installed: clone the repository and run "
-                         "`pip install -e .` in it (on Colab: !git clone <repo url>, then "
-                         "%pip install -e <folder>)")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)], check=True)
+    url = os.environ.get("I2I_REPO_URL", REPO_URL)
+    keep = []  # pin what is installed, so pip never replaces it
+    for name in ("tensorflow", "keras", "jax", "torch"):
+        try:
+            keep.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pins:
+        pins.write("\n".join(keep))
+    print(f"installing i2i_keras from {url} ...")
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", pins.name,
+                           f"i2i_keras @ git+{url}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise SystemExit(f"Could not install i2i_keras ({last}).\nWithout internet access, "
+                         "run these two commands where the repository can be reached, then "
+                         f"restart the kernel:\n    git clone {url}\n    pip install ./i2i_keras")
+    importlib.invalidate_caches()
 
 # %% [markdown]
 # ## Parameters
@@ -63,18 +83,20 @@ if importlib.util.find_spec("i2i_keras") is None:
 # %%
 import dataclasses
 import os
+import pathlib
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import i2i_keras as i2i
+
+i2i.environment.quiet_start()  # hides TensorFlow's start-up notes (not errors)
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-import i2i_keras as i2i
-
-QUICK = os.environ.get("I2I_QUICK") == "1"
+QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
+PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 DATASET = os.environ.get("I2I_DATASET", "phantom")
-S = i2i.quickstart.settings(QUICK)  # sizes of the pix2pix runs, as in notebooks 00 and 03
+S = i2i.recipes.Settings.for_hardware(QUICK)  # sizes of the pix2pix runs, as in notebooks 00 and 03
 if QUICK:
     P = dict(patients=12, cycle_minutes=0.15, cycle_batch=1, pix2pix_minutes=0.1,
              pix2pix_epochs=2, misalignment_mm=(0.0, 8.0), rotation_deg=(0.0, 4.0))
@@ -89,6 +111,7 @@ else:
 keras.utils.set_random_seed(S.seed)
 keras.mixed_precision.set_global_policy(S.precision)  # float32 on a CPU: see Settings
 T0 = time.perf_counter()
+i2i.print_config()
 print(f"data: {DATASET}; mode {S.mode}; {S.size}² images")
 P
 
@@ -103,12 +126,13 @@ P
 
 # %%
 if DATASET == "synthrad":
-    data, PIXEL_MM = i2i.quickstart.synthrad_splits(S, n_patients=P["patients"])
+    data, PIXEL_MM = i2i.datasets.synthrad_splits(
+        S.size, P["patients"], S.slices_per_patient, seed=S.seed)
     ct_b_source = None  # real patients: domain B's CTs are what they are
 else:
     with_lesions = i2i.phantoms.mr_ct_pairs(range(P["patients"]), S.slices_per_patient,
                                             size=S.size, lesions=True)
-    data = i2i.quickstart.split_pairs(with_lesions, seed=S.seed)
+    data = i2i.datasets.split_pairs(with_lesions, seed=S.seed)
     ct_b_source = i2i.phantoms.mr_ct_pairs(range(P["patients"]), S.slices_per_patient,
                                            size=S.size, lesions=False)
     PIXEL_MM = 220 / S.size
@@ -212,27 +236,32 @@ print(f"{epochs} epochs of {steps_per_epoch} steps; 2 × {cyclegan.generator_ab.
       f" generator and 2 × {cyclegan.discriminator_a.count_params():,} discriminator parameters")
 
 # %% [markdown]
-# The whole step: four generator passes (two translations, two round trips; the identity
-# images ride along in the first two), two passes per discriminator (real and pooled
-# fakes to train it, this step's fakes to train the generator), two optimizer updates.
-# No Python runs per step: the pool is graph code too.
+# The losses of one step: four generator passes (two translations, two round trips; the
+# identity images ride along in the first two), two passes per discriminator (real and
+# pooled fakes to train it, this step's fakes to train the generator). No Python runs per
+# step: the pool is graph code too. `CycleGAN.train_step` then takes the generators'
+# gradients of the first loss and the discriminators' of the second, and makes two
+# optimizer updates (print it as notebook 00 prints pix2pix's).
 
 # %%
 import inspect
 
-print(inspect.getsource(i2i.training.CycleGAN._step_losses))
+print(inspect.getsource(i2i.training.CycleGAN.compute_losses))
 
 # %%
 val_ds = i2i.datasets.paired_dataset(data["val"]["x"], data["val"]["y"], 16, shuffle=False)
 t_train = time.perf_counter()
-history = cyclegan.fit(
-    unpaired, validation_data=val_ds, epochs=epochs, verbose=0,
+# fit, or with I2I_PRETRAINED=1 the weights of the full run that made this notebook's outputs
+history = i2i.pretrained.fit_or_load(
+    f"04/cyclegan-{DATASET}", cyclegan, unpaired, validation_data=val_ds, epochs=epochs,
+    verbose=0,
     callbacks=[i2i.training.ProgressBar(("cycle", "d_loss", "val_l1")),
                i2i.viz.SampleGrid(data["val"]["x"][:2], data["val"]["y"][:2], W.denormalize,
                                   every=max(1, epochs // 3)),
                i2i.training.NaNGuard(), i2i.training.TimeBudget(P["cycle_minutes"] * 1.1)])
 cycle_minutes = (time.perf_counter() - t_train) / 60
-print(f"CycleGAN: {len(history.history['cycle'])} epochs in {cycle_minutes:.1f} min")
+print(f"CycleGAN: {len(history.history['cycle'])} epochs of training; this cell took "
+      f"{cycle_minutes:.1f} min")
 i2i.viz.plot_history(history, ["cycle", "identity", "g_loss", "d_loss", "val_l1"])
 plt.show()
 
@@ -252,13 +281,15 @@ def train_pix2pix(shift_mm: float, rotation_deg: float) -> keras.Model:
     ds = i2i.datasets.paired_dataset(train["x"], y, s.batch_size, augment=True, max_shift=4,
                                      seed=S.seed)
     keras.utils.set_random_seed(S.seed)
-    gan = i2i.quickstart.build_pix2pix(s, len(train["x"]) // s.batch_size)
-    gan.fit(ds, epochs=s.epochs, verbose=0, callbacks=[i2i.training.TimeBudget(s.minutes)])
+    gan = i2i.recipes.build_pix2pix(s, len(train["x"]) // s.batch_size)
+    i2i.pretrained.fit_or_load(f"04/pix2pix_{shift_mm:g}mm-{DATASET}", gan, ds,
+                               epochs=s.epochs, verbose=0,
+                               callbacks=[i2i.training.TimeBudget(s.minutes)])
     return gan.generator
 
 
 test = data["test"]
-masks = i2i.quickstart.tissue_masks(test)
+masks = i2i.metrics.split_masks(test)
 study = {}
 for shift_mm, rotation in zip(P["misalignment_mm"], P["rotation_deg"]):
     t = time.perf_counter()
@@ -283,7 +314,7 @@ sct = {"bulk density": rule.predict(test["x"][..., 0]),
        "CycleGAN (unpaired)": W.denormalize(
            cyclegan.generator_ab.predict(test["x"], verbose=0)[..., 0])}
 reports = {name: i2i.metrics.hu_report(pred, test["ct"], masks) for name, pred in sct.items()}
-print(i2i.quickstart.format_table(reports))
+print(i2i.metrics.format_table(reports))
 brain = "MAE brain (≥3 px from bone) (HU)"
 ratio = reports["CycleGAN (unpaired)"][brain] / reports["pix2pix (registered)"][brain]
 gap = (reports["CycleGAN (unpaired)"]["MAE body (HU)"]
