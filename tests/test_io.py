@@ -1,5 +1,6 @@
 """DICOM/NIfTI I/O on the files shipped with pydicom and pydicom-data; every bad input."""
 
+import pickle
 import warnings
 
 import numpy as np
@@ -301,3 +302,17 @@ def test_window_presets_unchanged():
         warnings.simplefilter("error")
         with pytest.raises(ValueError, match="unknown window"):
             io.window_limits("liver")
+
+
+def test_package_keeps_the_public_names_of_the_old_module():
+    """``io`` became a package (errors, windows, dicom_read, dicom_write, nifti); code that
+    imported from ``i2i_keras.io`` keeps working, and the error keeps its public name."""
+    public = {"BASIC_PROFILE_ATTRIBUTES", "WINDOWS", "DicomImage", "I2IDataError", "NiftiImage",
+              "PathLike", "apply_window", "check_pair", "read_dicom", "read_dicom_series",
+              "read_nifti", "require_float", "window_limits", "write_dicom_series",
+              "write_nifti"}
+    assert set(io.__all__) == public
+    assert all(hasattr(io, name) for name in public)
+    assert f"{I2IDataError.__module__}.{I2IDataError.__qualname__}" == "i2i_keras.io.I2IDataError"
+    error = pickle.loads(pickle.dumps(I2IDataError("x.dcm is not a DICOM file")))
+    assert type(error) is I2IDataError and str(error) == "x.dcm is not a DICOM file"
