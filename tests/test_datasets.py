@@ -48,15 +48,15 @@ def test_augmentation_moves_both_images_together():
 def test_bad_pairs_get_clear_errors():
     good = np.zeros((2, 16, 16), np.float32)
     with pytest.raises(I2IDataError, match="not on the same grid"):
-        datasets.check_pair(good, np.zeros((2, 16, 8), np.float32))
+        datasets.paired_dataset(good, np.zeros((2, 16, 8), np.float32))
     with pytest.raises(I2IDataError, match="integer array"):
-        datasets.check_pair(good, np.zeros((2, 16, 16), np.int16))
+        datasets.paired_dataset(good, np.zeros((2, 16, 16), np.int16))
     bad = good.copy()
     bad[1, 3, 3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        datasets.check_pair(good, bad)
+        datasets.paired_dataset(good, bad)
     with pytest.raises(ValueError, match="stack of images"):
-        datasets.check_pair(good[0], good[0])
+        datasets.paired_dataset(good[0], good[0])
 
 
 def test_normalize_mr_maps_zero_and_percentile():
