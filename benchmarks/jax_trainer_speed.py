@@ -4,16 +4,15 @@ machine that has JAX but no TensorFlow.
     KERAS_BACKEND=jax python benchmarks/jax_trainer_speed.py [--batch 1] [--rounds 3]
         [--steps 10] [--only pix2pix|cyclegan] [--json results.json]
 
-``trainer_speed.py`` times the TensorFlow reference loop of ``shared/anchors``; it needs
-TensorFlow on the device it measures. The GPU machine lent to this project holds JAX and
-PyTorch but not TensorFlow, and nothing can be installed there (no package index; the
-TensorFlow GPU wheels are gigabytes). So here the reference step is written again for
-JAX, on the anchor's own networks: the anchor builds them with ``tf.keras``, which under
-TensorFlow 2.21 *is* Keras 3, so a stand-in ``tf`` namespace that holds ``keras`` and the
-one initializer it names builds the same layers on any backend. Its step is one
-``jax.jit`` function of the weights, optimizer states and a batch, as Keras' guide
-"Writing a training loop from scratch in JAX" writes one, with the anchor's losses (BCE
-from logits, L1 x 100; cycle 10, identity 5) and one Adam per network. That reference is
+``trainer_speed.py`` times the ``tf.function`` reference steps of ``reference_gan.py``; it
+needs TensorFlow on the device it measures. The GPU machine lent to this project holds
+JAX and PyTorch but not TensorFlow, and nothing can be installed there (no package index;
+the TensorFlow GPU wheels are gigabytes). So here the reference step is written again for
+JAX, on the same networks (``reference_gan`` builds them with plain Keras 3, any backend)
+and with the same loss functions (``keras.ops``: BCE from logits, L1 x 100; cycle 10,
+identity 5). Its step is one ``jax.jit`` function of the weights, optimizer states and a
+batch, as Keras' guide "Writing a training loop from scratch in JAX" writes one, with
+one Adam per network. That reference is
 compiled whole by XLA, so it is a harder yardstick than the TensorFlow loop (a
 ``tf.function`` without XLA runs op by op).
 
@@ -34,13 +33,11 @@ NVIDIA GPUs since Ampere that allows TensorFloat-32, as TensorFlow's default doe
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import sys
 import time
-import types
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
@@ -48,7 +45,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from keras import ops  # noqa: E402
+import reference_gan  # noqa: E402
 from step_timing import (  # noqa: E402
     StepTimer,
     best_gflops,
@@ -59,72 +56,23 @@ from step_timing import (  # noqa: E402
     time_in_rounds,
 )
 
-from i2i_keras import hardware, training  # noqa: E402
-
-ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "tf_tutorial_pix2pix.py"
-
-
-def load_reference_networks(path: Path = ANCHOR) -> types.ModuleType:
-    """The anchor module, imported with a stand-in ``tf`` (``tf.keras`` is Keras 3), for
-    its network builders and its ``_bce`` loss; its ``tf.function`` steps are not used."""
-    if not path.is_file():
-        raise SystemExit(f"reference loop not found at {path}; pass --anchor PATH")
-    stand_in = types.ModuleType("tensorflow")
-    stand_in.keras = keras
-    stand_in.random_normal_initializer = (
-        lambda mean, stddev: keras.initializers.RandomNormal(mean, stddev))
-    real = sys.modules.get("tensorflow")
-    sys.modules["tensorflow"] = stand_in
-    try:
-        spec = importlib.util.spec_from_file_location("tf_tutorial_pix2pix", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        if real is None:
-            del sys.modules["tensorflow"]
-        else:
-            sys.modules["tensorflow"] = real
-    return module
-
-
-def pix2pix_losses(bce, call, x, y) -> list:
-    """[generator loss, discriminator loss] of the anchor's pix2pix step; ``call(i, inputs)``
-    runs network i (0: generator, 1: discriminator)."""
-    fake = call(0, x)
-    d_real, d_fake = call(1, [x, y]), call(1, [x, fake])
-    g_loss = bce(ops.ones_like(d_fake), d_fake) + 100.0 * ops.mean(ops.abs(y - fake))
-    d_loss = bce(ops.ones_like(d_real), d_real) + bce(ops.zeros_like(d_fake), d_fake)
-    return [g_loss, d_loss]
-
-
-def cyclegan_losses(bce, call, a, b) -> list:
-    """The anchor's CycleGAN losses of networks [G_ab, G_ba, D_a, D_b], in that order."""
-    g_ab, g_ba, d_a, d_b = (lambda t, i=i: call(i, t) for i in range(4))
-    l1 = lambda p, q: ops.mean(ops.abs(p - q))  # noqa: E731
-    fake_b, fake_a = g_ab(a), g_ba(b)
-    cyc_a, cyc_b = g_ba(fake_b), g_ab(fake_a)
-    same_a, same_b = g_ba(a), g_ab(b)
-    db_real, db_fake = d_b(b), d_b(fake_b)
-    da_real, da_fake = d_a(a), d_a(fake_a)
-    cycle = 10.0 * (l1(a, cyc_a) + l1(b, cyc_b))
-    g_ab_loss = bce(ops.ones_like(db_fake), db_fake) + cycle + 5.0 * l1(b, same_b)
-    g_ba_loss = bce(ops.ones_like(da_fake), da_fake) + cycle + 5.0 * l1(a, same_a)
-    d_a_loss = 0.5 * (bce(ops.ones_like(da_real), da_real) + bce(ops.zeros_like(da_fake), da_fake))
-    d_b_loss = 0.5 * (bce(ops.ones_like(db_real), db_real) + bce(ops.zeros_like(db_fake), db_fake))
-    return [g_ab_loss, g_ba_loss, d_a_loss, d_b_loss]
+from i2i_keras import hardware, speedups  # noqa: E402
 
 
 class ReferenceJaxSteps:
-    """The anchor's step in JAX: every network's weights, non-trainable state (batch-norm
+    """The reference step in JAX: every network's weights, non-trainable state (batch-norm
     statistics, dropout seeds) and Adam state go in, one ``jax.vjp`` runs the forward
-    passes, and loss k's pullback updates network k, as the anchor's tapes do."""
+    passes of ``reference_gan``'s losses, and loss k's pullback updates network k, as the
+    TensorFlow step's tapes do. ``reference``: the network builders (tests pass small
+    stand-ins)."""
 
-    def __init__(self, reference, kind: str, size: int, batch: int, optimizer=None):
+    def __init__(self, kind: str, size: int, batch: int, optimizer=None,
+                 reference=reference_gan):
         keras.utils.set_random_seed(0)
-        gens, discs = reference_networks(reference, kind, size)
+        gens, discs = reference_networks(kind, size, reference)
         self.nets = gens + discs
-        self.losses = pix2pix_losses if kind == "pix2pix" else cyclegan_losses
-        self.bce = reference._bce
+        self.losses = (reference_gan.pix2pix_losses if kind == "pix2pix"
+                       else reference_gan.cyclegan_losses)
         optimizer = optimizer or (lambda: keras.optimizers.Adam(2e-4, beta_1=0.5))
         self.optimizers = [optimizer() for _ in self.nets]
         for opt, net in zip(self.optimizers, self.nets):
@@ -143,12 +91,14 @@ class ReferenceJaxSteps:
         def forward(trainable):
             states = list(non_trainable)
 
-            def call(i, inputs):
-                out, states[i] = self.nets[i].stateless_call(trainable[i], states[i], inputs,
-                                                             training=True)
-                return out
+            def network(i):
+                def call(inputs):
+                    out, states[i] = self.nets[i].stateless_call(trainable[i], states[i],
+                                                                 inputs, training=True)
+                    return out
+                return call
 
-            return self.losses(self.bce, call, x, y), states
+            return self.losses(*map(network, range(len(self.nets))), x, y), states
 
         losses, pullback, non_trainable = jax.vjp(forward, trainable, has_aux=True)
         new_trainable, new_optimizer_states = [], []
@@ -180,11 +130,11 @@ class OurJaxSteps:
     """Our trainer on the reference's networks, built under ``precision``, timed through
     ``fit`` on in-memory arrays."""
 
-    def __init__(self, reference, kind: str, size: int, batch: int, precision: str,
-                 optimizer=None):
-        make_optimizer = optimizer or (lambda: training.FusedAdam(2e-4, beta_1=0.5))
-        self.trainer, self.gens, self.discs = our_trainer(reference, kind, size, precision,
-                                                          make_optimizer)
+    def __init__(self, kind: str, size: int, batch: int, precision: str, optimizer=None,
+                 reference=reference_gan):
+        make_optimizer = optimizer or (lambda: speedups.FusedAdam(2e-4, beta_1=0.5))
+        self.trainer, self.gens, self.discs = our_trainer(kind, size, precision,
+                                                          make_optimizer, reference=reference)
         self.batch = batch
         rng = np.random.default_rng(0)
         self.x, self.y = (rng.uniform(-1, 1, (batch, size, size, 1)).astype("float32")
@@ -246,12 +196,10 @@ def main() -> None:
                    metavar=("PIX2PIX", "CYCLEGAN"), help="image sizes (the bars: 256 128)")
     p.add_argument("--precisions", nargs="+",
                    default=["float32", "mixed_float16", "mixed_bfloat16"])
-    p.add_argument("--anchor", type=Path, default=ANCHOR)
     p.add_argument("--json", type=Path, help="also write the results here")
     a = p.parse_args()
     if keras.backend.backend() != "jax":
         raise SystemExit("run with KERAS_BACKEND=jax")
-    reference = load_reference_networks(a.anchor)
     device = jax.devices()[0]
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"JAX {jax.__version__}, Keras {keras.__version__}; device: "
@@ -269,11 +217,10 @@ def main() -> None:
         if a.only and kind != a.only:
             continue
         ref_name = "reference loop (JAX jit), float32"
-        runs = {ref_name: ReferenceJaxSteps(reference, kind, size, a.batch)}
+        runs = {ref_name: ReferenceJaxSteps(kind, size, a.batch)}
         peaks = {ref_name: peak.get("float32", max(peak.values()))}
         for precision in a.precisions:
-            runs[f"i2i_keras fit, {precision}"] = OurJaxSteps(reference, kind, size, a.batch,
-                                                              precision)
+            runs[f"i2i_keras fit, {precision}"] = OurJaxSteps(kind, size, a.batch, precision)
             peaks[f"i2i_keras fit, {precision}"] = peak[precision]
         ours = runs[list(runs)[-1]]
         flops = a.batch * step_flops(kind, ours.gens, ours.discs)

@@ -1,8 +1,9 @@
-"""What the trainer benchmarks share, with no TensorFlow in it: the anchor's networks and
-our trainer on them, the FLOPs of a step, a best-rate timing loop, a per-step timer for
-``fit``, timing in interleaved rounds and the printed table.
+"""What the trainer benchmarks share, with no TensorFlow in it: the reference networks
+(``reference_gan.py``, after the TensorFlow tutorials) and our trainer on them, the FLOPs
+of a step, a best-rate timing loop, a per-step timer for ``fit``, timing in interleaved
+rounds and the printed table.
 
-``trainer_speed.py`` (TensorFlow, the reference loop of ``shared/anchors``) and
+``trainer_speed.py`` (TensorFlow, the reference's own ``tf.function`` steps) and
 ``jax_trainer_speed.py`` (Keras' JAX backend, for a GPU machine without TensorFlow) both
 use it, so their numbers mean the same thing.
 """
@@ -13,13 +14,15 @@ import time
 
 import keras
 import numpy as np
+import reference_gan
 
 from i2i_keras import training
 
 
-def reference_networks(reference, kind: str, size: int) -> tuple[list, list]:
-    """(generators, discriminators) of the anchor's step of this kind, one channel, built
-    by the anchor module ``reference``."""
+def reference_networks(kind: str, size: int, reference=reference_gan) -> tuple[list, list]:
+    """(generators, discriminators) of the reference step of this kind, one channel, built
+    by ``reference.unet_generator`` and ``reference.patchgan`` (``reference_gan``'s; the
+    tests pass small stand-ins)."""
     if kind == "pix2pix":
         return [reference.unet_generator(size, 1)], [reference.patchgan(size, 1)]
     gens = [reference.unet_generator(size, 1, "instance") for _ in range(2)]
@@ -27,23 +30,24 @@ def reference_networks(reference, kind: str, size: int) -> tuple[list, list]:
     return gens, discs
 
 
-def our_trainer(reference, kind: str, size: int, precision: str, make_optimizer,
-                jit_compile: bool | None = None):
+def our_trainer(kind: str, size: int, precision: str, make_optimizer,
+                jit_compile: bool | None = None, reference=reference_gan):
     """(trainer, generators, discriminators): our ``Pix2Pix`` or ``CycleGAN`` on the
-    anchor's networks, built under the dtype policy ``precision`` (the networks keep it;
-    the global policy is float32 again afterwards) and compiled with the anchor's loss
+    reference networks, built under the dtype policy ``precision`` (the networks keep it;
+    the global policy is float32 again afterwards) and compiled with the reference's loss
     weights; ``make_optimizer()`` gives each optimizer."""
     keras.mixed_precision.set_global_policy(precision)
     try:
         keras.utils.set_random_seed(0)
-        gens, discs = reference_networks(reference, kind, size)
+        gens, discs = reference_networks(kind, size, reference)
         if kind == "pix2pix":
             trainer = training.Pix2Pix(gens[0], discs[0])
-            trainer.compile(make_optimizer(), make_optimizer(), lambda_l1=100.0,
+            trainer.compile(make_optimizer(), make_optimizer(), lambda_l1=reference_gan.LAMBDA,
                             gan_loss="vanilla", jit_compile=jit_compile)
         else:
             trainer = training.CycleGAN(*gens, *discs)
-            trainer.compile(make_optimizer(), make_optimizer(), lambda_cycle=10.0,
+            trainer.compile(make_optimizer(), make_optimizer(),
+                            lambda_cycle=reference_gan.LAMBDA_CYCLE,
                             lambda_identity=0.5, gan_loss="vanilla", jit_compile=jit_compile)
     finally:
         keras.mixed_precision.set_global_policy("float32")

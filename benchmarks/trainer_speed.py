@@ -1,22 +1,22 @@
 """Our trainers through ``fit`` against the TensorFlow-tutorial loops, in one process.
 
     python benchmarks/trainer_speed.py [--rounds 3] [--steps 4] [--only pix2pix|cyclegan]
+        [--sizes 256 128]
 
-Both sides train the architectures of ``shared/anchors/tf_tutorial_pix2pix.py``: pix2pix
-(U-Net-256 with stride-2 convolutions, 70x70 PatchGAN, batch norm, one channel, 256²,
-batch 1) and CycleGAN (two such U-Nets and two PatchGANs with instance norm, 128², batch
-1, BCE, cycle 10, identity 0.5). The reference runs its own hand-written ``tf.function``
-step; ours runs ``i2i_keras.training.Pix2Pix`` / ``CycleGAN`` with ``fit`` and the
-library's ``FusedAdam`` (one row with Keras' own Adam shows its share). Ours is timed
-between consecutive ``on_train_batch_end`` calls of ``fit`` (what a student's epoch costs
-per step, fit's own per-step work included), the reference call by call. Every
-configuration is built and warmed up first, then timed in rounds: each round runs a few
-steps of every configuration in turn, so a change in the machine's speed during the run
-(a shared machine's neighbours) touches all of them alike. Reported: the median step
-over all rounds and the range of the per-round speed-ups; compare numbers only within
-one run. Configurations: float32,
-float32 + XLA, and mixed precision (bfloat16 on CPUs with bfloat16 units, float16 on a
-GPU).
+Both sides train the networks of ``reference_gan.py`` (written after the TensorFlow
+pix2pix and CycleGAN tutorials): pix2pix (U-Net-256 with stride-2 convolutions, 70x70
+PatchGAN, batch norm, one channel, 256², batch 1) and CycleGAN (two such U-Nets and two
+PatchGANs with instance norm, 128², batch 1, BCE, cycle 10, identity 0.5). The reference
+runs its own hand-written ``tf.function`` step; ours runs ``i2i_keras.training.Pix2Pix``
+/ ``CycleGAN`` with ``fit`` and the library's ``speedups.FusedAdam`` (one row with Keras'
+own Adam shows its share). Ours is timed between consecutive ``on_train_batch_end`` calls
+of ``fit`` (what a student's epoch costs per step, fit's own per-step work included), the
+reference call by call. Every configuration is built and warmed up first, then timed in
+rounds: each round runs a few steps of every configuration in turn, so a change in the
+machine's speed during the run (a shared machine's neighbours) touches all of them alike.
+Reported: the median step over all rounds and the range of the per-round speed-ups;
+compare numbers only within one run. Configurations: float32, float32 + XLA, and mixed
+precision (bfloat16 on CPUs with bfloat16 units, float16 on a GPU).
 
 It also prints the FLOPs of one step (counted from the convolution layers: a training
 step costs about 3x the forward FLOPs), the GFLOP/s each configuration achieves, and the
@@ -28,16 +28,15 @@ units there are and which precision ``i2i_keras.hardware.recommended_policy`` ch
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+import reference_gan  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from step_timing import (  # noqa: E402
     StepTimer,
@@ -48,18 +47,7 @@ from step_timing import (  # noqa: E402
     time_in_rounds,
 )
 
-from i2i_keras import hardware, training  # noqa: E402
-
-ANCHOR = Path(__file__).resolve().parents[2] / "shared" / "anchors" / "tf_tutorial_pix2pix.py"
-
-
-def load_reference(path: Path = ANCHOR):
-    if not path.is_file():
-        raise SystemExit(f"reference loop not found at {path}; pass --anchor PATH")
-    spec = importlib.util.spec_from_file_location("tf_tutorial_pix2pix", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from i2i_keras import hardware, speedups  # noqa: E402
 
 
 def matmul_peak(dtype: str = "float32", n: int = 2048, seconds: float = 3.0) -> float:
@@ -83,9 +71,10 @@ def conv_rate(batch: int, seconds: float = 2.0) -> float:
 class ReferenceSteps:
     """The reference loop's own ``tf.function`` step, timed call by call."""
 
-    def __init__(self, reference, kind: str, size: int):
-        tf.keras.utils.set_random_seed(0)
-        make = reference.pix2pix_step_fn if kind == "pix2pix" else reference.cyclegan_step_fn
+    def __init__(self, kind: str, size: int):
+        keras.utils.set_random_seed(0)
+        make = (reference_gan.pix2pix_step_fn if kind == "pix2pix"
+                else reference_gan.cyclegan_step_fn)
         self.step = make(size, 1)
         rng = np.random.default_rng(0)
         self.x, self.y = (tf.constant(rng.uniform(-1, 1, (1, size, size, 1)), "float32")
@@ -104,10 +93,10 @@ class OurSteps:
     """Our trainer on the reference's networks, built under ``precision`` and timed
     through ``fit``."""
 
-    def __init__(self, reference, kind: str, size: int, precision: str, jit: bool,
-                 optimizer=training.FusedAdam):
+    def __init__(self, kind: str, size: int, precision: str, jit: bool,
+                 optimizer=speedups.FusedAdam):
         self.trainer, self.gens, self.discs = our_trainer(
-            reference, kind, size, precision, lambda: optimizer(2e-4, beta_1=0.5), jit)
+            kind, size, precision, lambda: optimizer(2e-4, beta_1=0.5), jit)
         rng = np.random.default_rng(0)
         x, y = (rng.uniform(-1, 1, (1, size, size, 1)).astype("float32") for _ in "xy")
         self.data = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -124,9 +113,13 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--steps", type=int, default=4, help="steps of each configuration a round")
     p.add_argument("--only", choices=["pix2pix", "cyclegan"])
-    p.add_argument("--anchor", type=Path, default=ANCHOR)
+    p.add_argument("--sizes", type=int, nargs=2, default=(256, 128),
+                   metavar=("PIX2PIX", "CYCLEGAN"),
+                   help="image sizes, powers of two (the reported runs: 256 128)")
     a = p.parse_args()
-    reference = load_reference(a.anchor)
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("this benchmark times TensorFlow steps: run it with "
+                         "KERAS_BACKEND=tensorflow (or use jax_trainer_speed.py)")
     units = hardware.cpu_units()
     policy = hardware.recommended_policy()
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -143,20 +136,20 @@ def main() -> None:
                       for b, r in conv.items()))
     # (precision, XLA, optimizer): ours as shipped uses FusedAdam; one row with Keras' Adam
     # shows what the fused update is worth.
-    configs = [("float32", False, keras.optimizers.Adam), ("float32", False, training.FusedAdam),
-               ("float32", True, training.FusedAdam)]
+    configs = [("float32", False, keras.optimizers.Adam), ("float32", False, speedups.FusedAdam),
+               ("float32", True, speedups.FusedAdam)]
     if policy != "float32":
-        configs += [(policy, False, training.FusedAdam), (policy, True, training.FusedAdam)]
+        configs += [(policy, False, speedups.FusedAdam), (policy, True, speedups.FusedAdam)]
     results = {}
-    for kind, size in (("pix2pix", 256), ("cyclegan", 128)):
+    for kind, size in zip(("pix2pix", "cyclegan"), a.sizes):
         if a.only and kind != a.only:
             continue
-        runs = {"reference loop, float32": (ReferenceSteps(reference, kind, size), None)}
+        runs = {"reference loop, float32": (ReferenceSteps(kind, size), None)}
         for precision, jit, optimizer in configs:
             name = f"i2i_keras fit, {precision}" + (" + XLA" if jit else "")
-            if optimizer is not training.FusedAdam:
+            if optimizer is not speedups.FusedAdam:
                 name += ", Keras Adam"
-            runs[name] = (OurSteps(reference, kind, size, precision, jit, optimizer), precision)
+            runs[name] = (OurSteps(kind, size, precision, jit, optimizer), precision)
         times = time_in_rounds({name: steps for name, (steps, _) in runs.items()},
                                a.rounds, a.steps)
         ours = runs[list(runs)[-1]][0]

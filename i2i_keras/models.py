@@ -1,4 +1,10 @@
-"""Networks: the U-Net and ResNet generators, the PatchGAN discriminator and SRCNN.
+"""Networks: the U-Net, pix2pix and ResNet generators, the PatchGAN discriminator and SRCNN.
+
+Which published network each builder is: :func:`unet` Ronneberger et al.'s U-Net (two
+3x3 convolutions a level, max pooling); :func:`pix2pix_generator` the pix2pix paper's
+U-Net-256 (Isola et al. 2017; 4x4 stride-2 convolutions, as the TensorFlow tutorial
+builds it); :func:`resnet_generator` CycleGAN's (Zhu et al. 2017, after Johnson et al.
+2016); :func:`patchgan` the pix2pix/CycleGAN PatchGAN; :func:`srcnn` Dong et al.'s SRCNN.
 
 All are plain functional ``keras.Model`` objects made of Keras layers, so a trained
 network saves and loads as a ``.keras`` file on any Keras 3 backend. The only layer of
@@ -15,6 +21,8 @@ Example
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import layers
@@ -64,7 +72,15 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
          upsampling: str = "transpose", dropout: float = 0.0,
          output_activation: str | None = "tanh", residual: bool = False,
          name: str = "unet") -> keras.Model:
-    """2D U-Net (Ronneberger et al. 2015): an encoder-decoder with skip connections.
+    """2D U-Net (Ronneberger et al., MICCAI 2015): an encoder-decoder with skip connections.
+
+    Each level is the original's two 3x3 convolutions, then 2x2 max pooling down and a
+    2x2 transposed convolution up, adapted as image-to-image translation uses it: "same"
+    padding (the output has the input's size, the original cropped), a normalisation
+    after every convolution, a tanh (or residual) output and widths capped at
+    max_filters. This is not the pix2pix paper's generator, which is
+    :func:`pix2pix_generator` (one 4x4 stride-2 convolution a level; at 256², depth 8 and
+    64 filters this U-Net has 72 M weights and trains about 3x slower than its 54 M).
 
     input_shape: (H, W, C); H and W must be multiples of 2**depth (None for any size,
     checked when called). depth: number of 2x down-samplings; filters double at each
@@ -77,6 +93,9 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
     initialised to zero so the untrained network is the identity.
 
     Input (B, H, W, C) → output (B, H, W, out_channels).
+
+    >>> unet((64, 64, 1), depth=2, base_filters=8).count_params()
+    29481
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -111,6 +130,99 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
     else:
         outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output",
                                 dtype=OUTPUT_DTYPE)(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _pix2pix_depth(shape, depth: int | None) -> int:
+    """The number of stride-2 levels of :func:`pix2pix_generator` for input ``shape``, or
+    a ValueError that says which sizes work."""
+    h, w = shape[:2]
+    if depth is None:
+        if h is None or w is None:
+            raise ValueError("pix2pix_generator needs the image size to choose its depth: "
+                             f"got input_shape={tuple(shape)}; give H and W or pass depth=")
+        short = min(h, w)
+        levels = short.bit_length() - 1
+        if levels >= 1 and short == 2 ** levels and max(h, w) % short == 0:
+            return levels
+        problem = ("depth=None (down to one pixel on the shorter side, as U-Net-256 goes) "
+                   "needs the shorter side to be a power of two and the longer a multiple "
+                   "of it")
+    else:
+        if depth < 1:
+            raise ValueError(f"depth must be at least 1, got {depth}")
+        if all(side is None or side % 2 ** depth == 0 for side in (h, w)):
+            return depth
+        problem = f"depth={depth} needs H and W to be multiples of 2**{depth} = {2 ** depth}"
+    common = math.gcd(*(side for side in (h, w) if side is not None))
+    fits = (common & -common).bit_length() - 1  # halvings both sides allow
+    hint = (f"depth={fits} fits {h}x{w}" if fits >= 1
+            else f"{h}x{w} cannot be halved even once: crop or pad it")
+    raise ValueError(f"pix2pix_generator cannot take a {h}x{w} image: it halves the image "
+                     f"once a level, and {problem}. Sizes that work with depth=None: a "
+                     f"power of two (256x256 -> 8 levels, 128x128 -> 7) or, for the longer "
+                     f"side, a multiple of the shorter; {hint}")
+
+
+def pix2pix_generator(input_shape=(256, 256, 3), out_channels: int = 3,
+                      depth: int | None = None, base_filters: int = 64,
+                      max_filters: int = 512, norm: str = "batch", dropout: float = 0.5,
+                      output_activation: str | None = "tanh",
+                      name: str = "pix2pix_generator") -> keras.Model:
+    """The pix2pix paper's generator, U-Net-256 (Isola et al., CVPR 2017), as the
+    TensorFlow tutorial "pix2pix: Image-to-image translation with a conditional GAN"
+    builds it.
+
+    Each level down is one 4x4 stride-2 convolution (no bias) → norm → LeakyReLU(0.2)
+    (no norm on the first); each level up one 4x4 stride-2 transposed convolution → norm
+    → dropout (the three innermost levels only; pix2pix's noise) → ReLU, concatenated
+    with the encoder's output of the same size; a 4x4 stride-2 transposed convolution
+    makes the output. Widths: base_filters doubling per level up to max_filters (64,
+    128, 256, 512, 512, ...). Kernel weights start as N(0, 0.02). At 256² x 3 channels in
+    and out (the defaults) it has the tutorial's 54,425,859 weights.
+
+    input_shape: (H, W, C). depth: number of stride-2 levels; None takes the shorter
+    side down to one pixel (8 levels at 256², 7 at 128²), which needs it to be a power
+    of two and the longer side a multiple of it; otherwise H and W must be multiples of
+    2**depth (ValueError naming the sizes that work). norm: "batch" (pix2pix),
+    "instance" (the TensorFlow CycleGAN tutorial's choice) or "none". dropout: rate in
+    the three innermost up levels (0 for none). output_activation: "tanh" for targets in
+    [-1, 1], None for linear.
+
+    Input (B, H, W, C) → output (B, H, W, out_channels).
+
+    >>> g = pix2pix_generator((32, 32, 1), out_channels=1, base_filters=8)  # 5 levels
+    >>> g.output_shape, g.count_params()
+    ((None, 32, 32, 1), 392993)
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    depth = _pix2pix_depth(input_shape, depth)
+    widths = [min(base_filters * 2 ** i, max_filters) for i in range(depth)]
+    init = lambda: keras.initializers.RandomNormal(0.0, 0.02)  # noqa: E731  (one a layer)
+
+    def block(x, conv, filters, label, apply_norm, activation, drop):
+        x = conv(filters, 4, strides=2, padding="same", kernel_initializer=init(),
+                 use_bias=norm == "none", name=f"{label}_conv")(x)
+        n = _norm(norm, f"{label}_norm") if apply_norm else None
+        x = n(x) if n is not None else x
+        if drop:
+            x = layers.Dropout(drop, name=f"{label}_dropout")(x)
+        return activation(name=f"{label}_act")(x)
+
+    inputs = keras.Input(input_shape, name="input")
+    x, skips = inputs, []
+    for level, width in enumerate(widths):
+        x = block(x, layers.Conv2D, width, f"down{level}", level > 0,
+                  lambda name: layers.LeakyReLU(0.2, name=name), 0.0)
+        skips.append(x)
+    for i, level in enumerate(reversed(range(depth - 1))):  # innermost first
+        x = block(x, layers.Conv2DTranspose, widths[level], f"up{level}", True, layers.ReLU,
+                  dropout if i < 3 else 0.0)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+    outputs = layers.Conv2DTranspose(out_channels, 4, strides=2, padding="same",
+                                     kernel_initializer=init(), activation=output_activation,
+                                     name="output", dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -171,7 +283,10 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
                      base_filters: int = 64, n_downsampling: int = 2, n_blocks: int = 9,
                      norm: str = "instance", output_activation: str | None = "tanh",
                      name: str = "resnet_generator") -> keras.Model:
-    """CycleGAN's generator (Zhu et al. 2017, after Johnson et al. 2016).
+    """CycleGAN's generator (Zhu et al., ICCV 2017, after Johnson et al., ECCV 2016).
+
+    With the defaults it is the CycleGAN paper's 9-block network for 256² images
+    (c7s1-64, d128, d256, R256 x 9, u128, u64, c7s1-out in its notation).
 
     A 7x7 convolution, ``n_downsampling`` stride-2 convolutions (filters doubling from
     base_filters), ``n_blocks`` residual blocks at the lowest resolution (two 3x3
@@ -184,8 +299,9 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
     norm: "instance" (CycleGAN), "batch" or "none". Input (B, H, W, C) → output
     (B, H, W, out_channels), ``tanh`` for targets in [-1, 1].
 
-    >>> resnet_generator((64, 64, 1), base_filters=8, n_blocks=2).output_shape
-    (None, 64, 64, 1)
+    >>> g = resnet_generator((64, 64, 1), base_filters=8, n_blocks=2)
+    >>> g.output_shape, g.count_params()
+    ((None, 64, 64, 1), 49585)
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -225,6 +341,14 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
              name: str = "patchgan") -> keras.Model:
     """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
 
+    With the defaults (n_layers=3, 64 filters) it is the pix2pix and CycleGAN papers'
+    70x70 PatchGAN, layer for layer as their authors' PyTorch ``NLayerDiscriminator``
+    builds it (4x4 convolutions, stride 2 three times then stride 1, widths 64-512, a
+    bias on the first, LeakyReLU 0.2), except that every convolution pads "same", so the
+    logit map is H/8 x W/8 (32² at 256²; theirs and the TensorFlow tutorial's: 30²). With
+    norm="batch" and 3 input channels it has 2,770,497 weights, 64 more than the
+    TensorFlow tutorial's ``Discriminator()`` (no bias on its first convolution).
+
     input_shape: (H, W, C) of the image judged. n_layers: stride-2 layers; the
     receptive field of each output logit is 16, 34 or 70 pixels for n_layers 1, 2, 3
     (choose it below the image size, or every logit sees the whole image).
@@ -234,6 +358,10 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     shown to the discriminator as an extra channel (:class:`WindowChannels`), e.g. a
     soft-tissue window for CT so that it can judge brain contrast. Output:
     (B, H / 2**n_layers, W / 2**n_layers, 1) logits, no activation.
+
+    >>> d = patchgan((64, 64, 1), n_layers=2, base_filters=8)  # 34x34 patches
+    >>> d.output_shape, d.count_params()
+    ((None, 16, 16, 1), 11113)
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")

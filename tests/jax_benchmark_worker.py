@@ -21,8 +21,8 @@ from i2i_keras import hardware  # noqa: E402
 
 
 def unet_generator(size, channels, norm="batch"):
-    """A two-level stand-in for the anchor's U-Net (its builder's signature; no dropout,
-    whose random draws the two trainers would make differently)."""
+    """A two-level stand-in for reference_gan's U-Net (its builder's signature; no
+    dropout, whose random draws the two trainers would make differently)."""
     x = keras.Input((size, size, channels))
     d = keras.layers.Conv2D(4, 4, strides=2, padding="same", use_bias=False)(x)
     d = _norm(norm)(d)
@@ -47,14 +47,14 @@ def _norm(kind):
             else keras.layers.GroupNormalization(groups=-1))
 
 
-reference = types.SimpleNamespace(unet_generator=unet_generator, patchgan=patchgan,
-                                  _bce=keras.losses.BinaryCrossentropy(from_logits=True))
+reference = types.SimpleNamespace(unet_generator=unet_generator, patchgan=patchgan)
 LR = 2e-4
 adam = lambda: keras.optimizers.Adam(LR, beta_1=0.5, epsilon=1e-12)  # noqa: E731
 found = {"has_gpu": hardware.has_gpu(), "policy": hardware.recommended_policy(gpu=False)}
 for kind in ("pix2pix", "cyclegan"):
-    ref = ReferenceJaxSteps(reference, kind, 16, batch=2, optimizer=adam)
-    ours = OurJaxSteps(reference, kind, 16, batch=2, precision="float32", optimizer=adam)
+    ref = ReferenceJaxSteps(kind, 16, batch=2, optimizer=adam, reference=reference)
+    ours = OurJaxSteps(kind, 16, batch=2, precision="float32", optimizer=adam,
+                       reference=reference)
     ours.x, ours.y = (np.asarray(v) for v in (ref.x, ref.y))  # the same batch
     nets = ours.gens + ours.discs
     before = [[np.asarray(v.value) for v in n.trainable_variables] for n in nets]
@@ -63,9 +63,9 @@ for kind in ("pix2pix", "cyclegan"):
     ref.seconds(1)
     ours.trainer.fit(ours.x, ours.y, batch_size=2, epochs=1, verbose=0)
     # Adam's first step moves each weight by the learning rate times the sign of its
-    # gradient whatever the loss's scale (our discriminator losses are half the anchor's:
-    # 0.5 (real + fake), as in the CycleGAN paper), except where the gradient is as small
-    # as Adam's epsilon: made 1e-12 here so that no gradient is.
+    # gradient whatever the loss's scale (our discriminator losses are halves, 0.5 (real +
+    # fake), as in the CycleGAN paper; reference_gan's pix2pix one is not), except where
+    # the gradient is as small as Adam's epsilon: made 1e-12 here so that no gradient is.
     moves = []
     for net, start, mine in zip(nets, before, jax.device_get(ref.state[0])):
         for v, b, r in zip(net.trainable_variables, start, mine):

@@ -1,16 +1,61 @@
-"""The parts of benchmarks/ that their reported numbers rest on: the FLOP count of a
+"""The parts of benchmarks/ that their reported numbers rest on: the reference networks
+and steps (reference_gan.py, the TensorFlow tutorials' networks), the FLOP count of a
 step and the size-scaling plot redrawn from saved measurements."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
+import reference_gan  # noqa: E402
 import step_timing  # noqa: E402
+
+from i2i_keras import models  # noqa: E402
+
+
+def test_reference_networks_have_the_tensorflow_tutorials_weights_at_256():
+    # Counted by the pix2pix tutorial's Generator().summary() and Discriminator().summary()
+    # (3 channels), and by building these.
+    g, d = reference_gan.unet_generator(256, 3), reference_gan.patchgan(256, 3)
+    assert g.count_params() == 54_425_859
+    assert d.count_params() == 2_770_433
+    assert g.output_shape == (None, 256, 256, 3) and d.output_shape == (None, 30, 30, 1)
+
+
+def test_pix2pix_generator_of_the_library_computes_the_reference_generator():
+    keras.utils.set_random_seed(0)
+    ref = reference_gan.unet_generator(64, 1)
+    ours = models.pix2pix_generator((64, 64, 1), out_channels=1)
+    assert [w.shape for w in ours.weights] == [w.shape for w in ref.weights]
+    ours.set_weights(ref.get_weights())
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x, verbose=0), ref.predict(x, verbose=0),
+                               atol=1e-5)
+
+
+def test_reference_tensorflow_steps_train():
+    for make in (reference_gan.pix2pix_step_fn, reference_gan.cyclegan_step_fn):
+        keras.utils.set_random_seed(0)
+        step = make(32, 1)
+        x, y = (np.random.default_rng(i).uniform(-1, 1, (1, 32, 32, 1)).astype("float32")
+                for i in range(2))
+        losses = [tuple(float(v) for v in step(x, y)) for _ in range(2)]
+        assert np.all(np.isfinite(losses)) and losses[0] != losses[1], (make, losses)
+
+
+def test_benchmarks_need_nothing_outside_the_repository():
+    for script in BENCHMARKS.glob("*.py"):
+        text = script.read_text()
+        assert not re.search(r"anchors|shared/|parents\[2\]", text), script.name
+    help_text = subprocess.run([sys.executable, str(BENCHMARKS / "trainer_speed.py"), "--help"],
+                               check=True, capture_output=True, text=True).stdout
+    assert "--sizes" in help_text
 
 
 def test_forward_flops_counts_multiply_adds_of_convolutions_and_transposed_ones():

@@ -38,6 +38,43 @@ def test_max_filters_caps_the_width():
     assert max(layer.filters for layer in g.layers if hasattr(layer, "filters")) == 32
 
 
+def test_pix2pix_generator_is_the_tensorflow_tutorials_u_net_256():
+    g = models.pix2pix_generator()  # 256² x 3 in and out, as the tutorial
+    assert g.count_params() == 54_425_859  # the tutorial's Generator().summary()
+    assert g.output_shape == (None, 256, 256, 3)
+    convs = [layer for layer in g.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [c.filters for c in convs] == [64, 128, 256] + [512] * 5  # 8 levels to 1x1
+    assert all(c.kernel_size == (4, 4) and c.strides == (2, 2) for c in convs)
+    dropouts = [layer.name for layer in g.layers if isinstance(layer, keras.layers.Dropout)]
+    assert dropouts == ["up6_dropout", "up5_dropout", "up4_dropout"]  # the innermost three
+    # The double-conv U-Net at the same depth and width is the bigger network.
+    assert models.unet((256, 256, 3), 3, depth=8, base_filters=64).count_params() > 7e7
+
+
+@pytest.mark.parametrize("shape,depth", [((32, 32, 2), None), ((64, 32, 1), None),
+                                         ((None, None, 1), 3)])
+def test_pix2pix_generator_keeps_the_image_shape(shape, depth):
+    g = models.pix2pix_generator(shape, out_channels=1, depth=depth, base_filters=4,
+                                 norm="instance")
+    h, w = shape[0] or 24, shape[1] or 40
+    out = g.predict(np.zeros((2, h, w, shape[2]), np.float32), verbose=0)
+    assert out.shape == (2, h, w, 1)
+    assert np.all(np.abs(out) <= 1.0)  # tanh output
+
+
+def test_pix2pix_generator_says_which_sizes_work():
+    with pytest.raises(ValueError, match=r"100x100.*power of two.*depth=2 fits 100x100"):
+        models.pix2pix_generator((100, 100, 1))
+    with pytest.raises(ValueError, match=r"multiples of 2\*\*4 = 16.*depth=3 fits 40x40"):
+        models.pix2pix_generator((40, 40, 1), depth=4)
+    with pytest.raises(ValueError, match="crop or pad"):
+        models.pix2pix_generator((255, 255, 1))
+    with pytest.raises(ValueError, match="pass depth="):
+        models.pix2pix_generator((None, None, 1))
+    with pytest.raises(ValueError, match="norm"):
+        models.pix2pix_generator((32, 32, 1), norm="layer")
+
+
 @pytest.mark.parametrize("n_layers,rf", [(1, 16), (2, 34), (3, 70)])
 def test_patchgan_receptive_field(n_layers, rf):
     import tensorflow as tf
