@@ -164,7 +164,7 @@ def test_installed_package_is_complete(floor):
     assert installed.is_relative_to(floor.venv), f"imported from {installed}, not the venv"
     source = floor.snapshot / "i2i_keras"
     wanted = [p.relative_to(source) for p in source.rglob("*")
-              if p.suffix in {".py", ".keras"} and "__pycache__" not in p.parts]
+              if p.suffix in {".py", ".keras", ".h5", ".json"} and "__pycache__" not in p.parts]
     assert (Path("weights") / "feature_net.keras") in wanted
     missing = [str(p) for p in wanted if not (installed / p).is_file()]
     assert not missing, f"the installed package lacks {missing}"

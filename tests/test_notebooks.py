@@ -40,6 +40,14 @@ def test_badge_and_install_cell_use_the_one_repository_url(nb):
     assert "importlib.invalidate_caches()" in first_code  # no kernel restart needed
 
 
+def test_every_notebook_has_the_same_install_cell():
+    """It cannot import a shared helper (it installs the package), so it is copied into
+    each notebook: the copies must not drift apart."""
+    first = {nb.stem: "".join(next(c for c in _cells(nb) if c["cell_type"] == "code")["source"])
+             for nb in NOTEBOOKS}
+    assert len(set(first.values())) == 1, sorted(first)
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_outputs_are_quiet_and_show_the_configuration(nb):
     outputs = [o for c in _cells(nb) if c["cell_type"] == "code" for o in c.get("outputs", [])]

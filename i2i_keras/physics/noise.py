@@ -124,7 +124,7 @@ class GaussianNoise:
         return (y + self.sigma * noise).astype(np.result_type(y.dtype, np.float32))
 
 
-class RicianNoise:
+class RicianNoise(GaussianNoise):
     """MR magnitude noise: |x + sigma (n1 + i n2)|, n1, n2 ~ N(0, 1) independent.
 
     Thermal noise is Gaussian in each of the real and imaginary channels; taking the
@@ -141,14 +141,7 @@ class RicianNoise:
         (dtype('float32'), True)
     """
 
-    def __init__(self, sigma: float, seed: int | np.random.Generator | None = None) -> None:
-        if sigma < 0:
-            raise ValueError(f"sigma must be >= 0, got {sigma}")
-        self.sigma = sigma
-        self.rng = _rng(seed)
-
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Noisy magnitude (float32), same shape; ``image`` real (magnitude) or complex."""
-        image = np.asarray(image)
-        noise = self.rng.standard_normal(image.shape) + 1j * self.rng.standard_normal(image.shape)
-        return np.abs(image + self.sigma * noise).astype(np.float32)
+        # Complex Gaussian noise on the complex image (real then imaginary draws), then |.|.
+        return np.abs(super().__call__(np.asarray(image, np.complex128))).astype(np.float32)
