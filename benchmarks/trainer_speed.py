@@ -122,7 +122,7 @@ def main() -> None:
                          "KERAS_BACKEND=tensorflow (or use jax_trainer_speed.py)")
     units = hardware.cpu_units()
     policy = hardware.recommended_policy()
-    gpu = bool(tf.config.list_physical_devices("GPU"))
+    gpu = hardware.has_gpu()
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"TensorFlow {tf.__version__}, Keras {keras.__version__}; GPU: {gpu}")
     print(f"CPU units: {units}; recommended_policy() -> {policy!r}")
