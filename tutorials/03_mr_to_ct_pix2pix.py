@@ -32,8 +32,10 @@
 # exactly; real pairs are registered by software, and notebook 04 shows what
 # registration errors cost. Kaji & Kida (2019) review MR → CT among the other tasks.
 #
-# For reference, the SynthRAD2025 challenge (real brain MR → CT) was won with about
-# 65 HU MAE; our phantoms are easier, so expect lower numbers here.
+# For reference, on real patients the SynthRAD2025 challenge's Task 1 (MR → CT of the
+# head and neck, thorax and abdomen; no brain) was won with a body MAE of 64.8 ± 21.3 HU
+# (challenge report, arXiv 2605.13555); brain MR → CT is SynthRAD2023's Task 1. Our
+# phantoms are easier, so expect lower numbers here.
 
 # %% [markdown]
 # **Set-up.** On Colab, or in a notebook downloaded alone, `i2i_keras` is not installed

@@ -196,7 +196,8 @@ rule
 # value below −550 HU or above +300 HU is penalised where the MR is bright
 # (`i2i.losses.air_loss`). Without it, CycleGAN here happily maps the scalp fat (the
 # brightest tissue on T1) to bone: both are rings around the brain, and bright-to-bright
-# is the easiest mapping to learn. We also switch the *identity* loss off: it asks
+# is the easiest mapping to learn (the prior makes it less likely, not impossible: see the
+# runs compared in section 5). We also switch the *identity* loss off: it asks
 # G(CT) ≈ CT, which pulls G towards an intensity-preserving map, the wrong prior when
 # dark MR must become bright bone. (Measured while preparing this notebook, same data and
 # steps: identity 0.5 → 167 HU body MAE after 2100 steps; identity 0 → 110 HU.)
@@ -329,6 +330,25 @@ i2i.viz.compare({"MR": test["mr"][i], **{k: v[i] for k, v in sct.items()}, "CT":
 plt.show()
 
 # %% [markdown]
+# **How much one CycleGAN run tells you.** The same notebook, same seed, same data, has
+# given very different CycleGANs (full mode, 16 epochs, 2-core Xeon; each row one run):
+#
+# | run | optimizer | body MAE (HU) | fat MAE (HU) | brain, CycleGAN / pix2pix | lesion contrast on CycleGAN |
+# |---|---|---:|---:|---:|---:|
+# | 2026-11-30 | fused Adam | 91.6 | 123.3 | 1.43 | +0.6 HU |
+# | 2026-12-03 | fused Adam (the same code as 11-30) | 99.0 | 146.8 | 1.30 | +1.5 HU |
+# | 2026-12-03, the outputs above | Keras' Adam | 165.4 | 400.8 | 1.41 | −9.8 HU |
+#
+# The two optimizers do the same arithmetic and differ only in rounding (after 20 steps
+# from the same weights, weights differ by at most 0.004, the most 20 Adam steps of
+# 2e-4 can move a weight apart); even the identical code did not repeat itself exactly.
+# A GAN amplifies such differences. In the Keras-Adam run the generator fell into the
+# mapping the air/bone prior was meant to prevent: scalp fat, bright on T1, became bone
+# (fat MAE 401 HU). Pix2pix, whose L1 term ties each output to its own CT, moved by about
+# 1 HU between the same runs. Report a GAN's result as a spread over runs, not as one
+# number.
+
+# %% [markdown]
 # ## 6 · The misregistration study
 # Body MAE of pix2pix against the size of the registration error of its training pairs,
 # with CycleGAN (which never used a pair) and the rule as horizontal lines.
@@ -364,7 +384,8 @@ plt.show()
 # ## 7 · Structural distortion: the lesion CycleGAN's CT side never saw
 # The test MRs have lesions; domain B's CTs had none. Pix2pix learned lesions from its
 # pairs. For each test lesion, its contrast is its mean HU minus that of the brain in a
-# ring of 2 pixels around it: about −15 HU on the true CT (oedema is hypodense). Does each
+# ring of 2 pixels around it: a few HU below zero on the true CT (oedema is hypodense; the
+# table below prints it). Does each
 # sCT keep it? And does the cycle bring the lesion back on the MR, F(G(mr)), even where
 # G(mr) hides it?
 
