@@ -48,6 +48,25 @@ def test_every_notebook_has_the_same_install_cell():
     assert len(set(first.values())) == 1, sorted(first)
 
 
+def test_install_cell_without_the_repository_says_what_to_run(tmp_path):
+    """A classroom behind a proxy: the first cell stops with a message and the two
+    commands to run by hand, not a stack trace."""
+    cell = "".join(next(c for c in _cells(NOTEBOOKS[0]) if c["cell_type"] == "code")["source"])
+    missing = f"file://{tmp_path}/no_such_repository"
+    code = ("import importlib.util, sys\n"
+            "real = importlib.util.find_spec\n"  # play a kernel without i2i_keras
+            "importlib.util.find_spec = lambda n, *a: None if n == 'i2i_keras' else real(n, *a)\n"
+            f"try:\n    exec({cell!r})\n"
+            "except SystemExit as e:\n    print('STOPPED:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path,
+                         env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()),
+                              "I2I_REPO_URL": missing, "PIP_NO_INDEX": "1"})
+    assert "STOPPED: Could not install i2i_keras (" in out.stdout, out.stdout + out.stderr
+    assert f"git clone {missing}" in out.stdout and "pip install ./i2i_keras" in out.stdout
+    assert "restart the kernel" in out.stdout and "Traceback" not in out.stdout + out.stderr
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_committed_outputs_are_quiet_and_show_the_configuration(nb):
     outputs = [o for c in _cells(nb) if c["cell_type"] == "code" for o in c.get("outputs", [])]
