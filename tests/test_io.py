@@ -2,6 +2,7 @@
 
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -316,3 +317,23 @@ def test_package_keeps_the_public_names_of_the_old_module():
     assert f"{I2IDataError.__module__}.{I2IDataError.__qualname__}" == "i2i_keras.io.I2IDataError"
     error = pickle.loads(pickle.dumps(I2IDataError("x.dcm is not a DICOM file")))
     assert type(error) is I2IDataError and str(error) == "x.dcm is not a DICOM file"
+
+
+@pytest.mark.parametrize("element,good,bad", [
+    ("ImagePositionPatient", b"-75.699997", b"-75\xed699997"),
+    ("PixelSpacing", b"0.661468\\0.661468", b"0.661468\\0.66l468"),
+])
+def test_a_corrupt_header_number_names_the_file_and_the_element(tmp_path, element, good, bad):
+    """Every header number a reader converts gets the care the pixels get: a damaged
+    decimal string is reported with the file, the element and its value."""
+    from pydicom.data import get_testdata_file
+
+    raw = Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    assert raw.count(good) == 1
+    broken = tmp_path / "series" / "broken.dcm"
+    broken.parent.mkdir()
+    broken.write_bytes(raw.replace(good, bad))
+    for read in (lambda: io.read_dicom(broken), lambda: io.read_dicom_series(broken.parent)):
+        with pytest.raises(io.I2IDataError, match=rf"broken\.dcm: {element} holds .*which is "
+                                                  r"not a number .*export it again"):
+            read()

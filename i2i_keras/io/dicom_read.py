@@ -17,6 +17,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
 
 from .errors import I2IDataError, PathLike
 
@@ -110,9 +111,10 @@ def read_dicom(path: PathLike, *,
     array = _pixels(ds, path, default_rescale)
     spacing = _in_plane_spacing(ds, path)
     if array.ndim == 3:
-        between = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
-        spacing = (float(between) if between else float("nan"), *spacing)
-    origin, orientation = _geometry(ds)
+        between = (_floats(ds, "SpacingBetweenSlices", path)
+                   or _floats(ds, "SliceThickness", path) or (float("nan"),))
+        spacing = (between[0], *spacing)
+    origin, orientation = _geometry(ds, path)
     return DicomImage(array, tuple(spacing), origin, orientation, str(ds.get("Modality", "")),
                       _units(ds), _header_only(ds), (path,))
 
@@ -163,6 +165,25 @@ def _pixels(ds: Dataset, path: Path,
     return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept))
 
 
+def _floats(source: Dataset, keyword: str, path: Path) -> tuple[float, ...] | None:
+    """The numbers a header element holds (one or several), None where it is absent or
+    empty. A value that is not a number (a corrupt decimal string such as "-75\u00ed6")
+    raises I2IDataError naming the file, the element and the value, never a bare
+    ValueError: every header number is read through here."""
+    try:
+        value = source.get(keyword)
+        if value is None or value == "":
+            return None
+        values = value if isinstance(value, (list, tuple, MultiValue)) else [value]
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError) as error:
+        shown = source.get(keyword) if keyword in source else "?"
+        raise I2IDataError(
+            f"{path}: {keyword} holds {str(shown)!r}, which is not a number ({error}). The "
+            "file's header is damaged: export it again from the scanner or PACS, or fix "
+            f"the element with pydicom (ds.{keyword} = ...; ds.save_as(...))") from None
+
+
 def _rescale(ds: Dataset, path: Path,
              default_rescale: tuple[float, float] | None) -> tuple[float, float]:
     """(slope, intercept) from the file, its shared functional groups or the default."""
@@ -173,7 +194,9 @@ def _rescale(ds: Dataset, path: Path,
         if transformation:
             source = transformation[0]
     if "RescaleSlope" in source or "RescaleIntercept" in source:
-        return float(source.get("RescaleSlope", 1.0)), float(source.get("RescaleIntercept", 0.0))
+        slope = _floats(source, "RescaleSlope", path) or (1.0,)
+        intercept = _floats(source, "RescaleIntercept", path) or (0.0,)
+        return slope[0], intercept[0]
     if default_rescale is not None:
         return float(default_rescale[0]), float(default_rescale[1])
     if ds.get("Modality") == "CT":
@@ -185,7 +208,7 @@ def _rescale(ds: Dataset, path: Path,
     return 1.0, 0.0
 
 
-def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
+def _pixel_spacing(ds: Dataset, path: Path) -> tuple[float, float] | None:
     """(row spacing, column spacing) in mm, also from enhanced multi-frame headers."""
     sources = [ds]
     shared = ds.get("SharedFunctionalGroupsSequence")
@@ -193,15 +216,15 @@ def _pixel_spacing(ds: Dataset) -> tuple[float, float] | None:
         sources.append(shared[0].PixelMeasuresSequence[0])
     for source in sources:
         for key in ("PixelSpacing", "ImagerPixelSpacing"):
-            value = source.get(key)
+            value = _floats(source, key, path)
             if value:
-                return float(value[0]), float(value[1])
+                return value[0], value[1]
     return None
 
 
 def _in_plane_spacing(ds: Dataset, path: Path) -> tuple[float, float]:
     """:func:`_pixel_spacing`, or 1 mm with a warning (shown at the reader's caller)."""
-    spacing = _pixel_spacing(ds)
+    spacing = _pixel_spacing(ds, path)
     if spacing is None:
         warnings.warn(f"{path} has no PixelSpacing; using 1 mm", stacklevel=3)
         spacing = (1.0, 1.0)
@@ -219,12 +242,11 @@ def _units(ds: Dataset) -> str:
     return "stored value x slope + intercept"
 
 
-def _geometry(ds: Dataset) -> tuple[tuple[float, float, float] | None, tuple[float, ...] | None]:
+def _geometry(ds: Dataset, path: Path) -> tuple[tuple[float, ...] | None,
+                                                tuple[float, ...] | None]:
     """(ImagePositionPatient, ImageOrientationPatient) as float tuples, None where absent."""
-    origin = ds.get("ImagePositionPatient")
-    orientation = ds.get("ImageOrientationPatient")
-    return (tuple(float(v) for v in origin) if origin else None,
-            tuple(float(v) for v in orientation) if orientation else None)
+    return (_floats(ds, "ImagePositionPatient", path),
+            _floats(ds, "ImageOrientationPatient", path))
 
 
 def _header_only(ds: Dataset) -> Dataset:
@@ -289,7 +311,7 @@ def read_dicom_series(folder: PathLike, *, series_uid: str | None = None,
     array = np.stack([_pixels(ds, path, default_rescale)
                       for (path, _), ds in zip(chosen, full, strict=True)])
     spacing = _in_plane_spacing(full[0], chosen[0][0])
-    origin, orientation = _geometry(full[0])
+    origin, orientation = _geometry(full[0], chosen[0][0])
     return DicomImage(array, (spacing_z, *spacing), origin, orientation,
                       str(full[0].get("Modality", "")), _units(full[0]), _header_only(full[0]),
                       tuple(path for path, _ in chosen))
@@ -355,21 +377,22 @@ def _sort_slices(items: list[tuple[Path, Dataset]], folder: Path,
     if not all("ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
                for _, ds in items):
         return _sort_without_positions(items, folder)
-    orientations = np.array([[float(v) for v in ds.ImageOrientationPatient]
-                             for _, ds in items])
+    orientations = np.array([_floats(ds, "ImageOrientationPatient", path)
+                             for path, ds in items])
     if not np.allclose(orientations, orientations[0], atol=1e-4):
         raise I2IDataError(f"slices in {folder} have different orientations (a localizer "
                            "or a second stack is mixed in); pass series_uid= or remove "
                            "the odd files")
     normal = np.cross(orientations[0, :3], orientations[0, 3:])
-    positions = np.array([np.dot([float(v) for v in ds.ImagePositionPatient], normal)
-                          for _, ds in items])
+    positions = np.array([np.dot(_floats(ds, "ImagePositionPatient", path), normal)
+                          for path, ds in items])
     order = np.argsort(positions, kind="stable")
     items = [items[i] for i in order]
     if len(items) == 1:
-        ds = items[0][1]
-        return items, float(ds.get("SpacingBetweenSlices") or ds.get("SliceThickness") or
-                            float("nan"))
+        path, ds = items[0]
+        between = (_floats(ds, "SpacingBetweenSlices", path)
+                   or _floats(ds, "SliceThickness", path) or (float("nan"),))
+        return items, between[0]
     gaps = np.diff(positions[order])
     if np.any(gaps < 1e-3):
         i = int(np.argmin(gaps))
@@ -397,12 +420,13 @@ def _sort_without_positions(items: list[tuple[Path, Dataset]],
                   "sorted by InstanceNumber and spacing taken from SpacingBetweenSlices or "
                   "SliceThickness", stacklevel=4)
     if all("InstanceNumber" in ds for _, ds in items):
-        items = sorted(items, key=lambda item: int(item[1].InstanceNumber))
+        items = sorted(items, key=lambda item: _floats(item[1], "InstanceNumber", item[0]))
     else:
         warnings.warn(f"{folder}: InstanceNumber missing too; slices sorted by file name",
                       stacklevel=4)
-    ds = items[0][1]
-    spacing = ds.get("SpacingBetweenSlices") or ds.get("SliceThickness")
+    path, ds = items[0]
+    spacing = (_floats(ds, "SpacingBetweenSlices", path) or _floats(ds, "SliceThickness", path)
+               or (0.0,))[0]
     if not spacing:
         warnings.warn(f"{folder}: slice spacing unknown; using 1 mm", stacklevel=4)
     return items, float(spacing or 1.0)

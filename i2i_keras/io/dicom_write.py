@@ -22,7 +22,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from .dicom_read import DicomImage, _dcmread, _geometry
+from .dicom_read import DicomImage, _dcmread, _floats, _geometry
 from .errors import I2IDataError, PathLike, require_float
 from .windows import WINDOWS
 
@@ -184,12 +184,17 @@ def _reference_geometry(reference: DicomImage | Dataset | PathLike | None
         ref_ds = _dcmread(Path(reference), stop_before_pixels=True)
     else:
         ref_ds = Dataset()
+    # How a damaged header value is reported: the reference's file, where there is one.
+    where = Path("the reference header")
+    if isinstance(reference, DicomImage) and reference.files:
+        where = reference.files[0]
+    elif reference is not None and not isinstance(reference, (DicomImage, Dataset)):
+        where = Path(reference)
     if ref_spacing is None and "PixelSpacing" in ref_ds:
-        thickness = ref_ds.get("SliceThickness")
-        ref_spacing = (float(thickness) if thickness else 1.0,
-                       *(float(v) for v in ref_ds.PixelSpacing))
+        thickness = _floats(ref_ds, "SliceThickness", where) or (1.0,)
+        ref_spacing = (thickness[0], *_floats(ref_ds, "PixelSpacing", where))
     if ref_origin is None and ref_orientation is None:
-        ref_origin, ref_orientation = _geometry(ref_ds)
+        ref_origin, ref_orientation = _geometry(ref_ds, where)
     return ref_ds, ref_spacing, ref_origin, ref_orientation
 
 
