@@ -53,6 +53,11 @@ def test_settings_are_built_by_keyword_and_sized_to_the_machine(monkeypatch):
     assert (cpu.mode, cpu.size, cpu.patients, cpu.epochs) == ("cpu", 64, 120, 36)
     with pytest.raises(TypeError):
         recipes.Settings("cpu", 64)  # keywords only: no guessing which number is which
+    from i2i_keras import hardware
+
+    monkeypatch.setattr(hardware, "has_gpu", lambda: True)  # a Colab GPU runtime
+    gpu = recipes.Settings.for_hardware(quick=False)
+    assert (gpu.mode, gpu.size, gpu.precision) == ("gpu", 256, "mixed_float16")
     monkeypatch.setenv("I2I_PRETRAINED", "1")
     assert recipes.Settings.for_hardware(quick=False) == cpu  # the shipped weights' settings
 
