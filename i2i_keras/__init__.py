@@ -18,9 +18,10 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 __version__ = "0.1.0"
 
 # speedups is opt-in: it loads (and checks the installed Keras) only when asked for.
-_SUBMODULES = ("backend_steps", "baselines", "datasets", "downloads", "environment",
+_SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", "environment",
                "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
-               "physics", "pretrained", "quickstart", "recipes", "speedups", "training", "viz")
+               "physics", "pretrained", "quickstart", "recipes", "recon", "speedups", "training",
+               "viz")
 __all__ = [*_SUBMODULES, "print_config"]
 
 
