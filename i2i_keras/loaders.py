@@ -17,7 +17,8 @@ Example
 -------
 >>> from i2i_keras import loaders
 >>> test = loaders.load_lodopab("test", n=64)                      # doctest: +SKIP
->>> fbp_hu = physics.mu_to_hu(loaders.lodopab_geometry().fbp(test.sinograms))  # doctest: +SKIP
+>>> fbp = loaders.lodopab_geometry().fbp(test.sinograms)            # doctest: +SKIP
+>>> fbp_hu = loaders.lodopab_mu_to_hu(fbp)                        # doctest: +SKIP
 >>> pairs = loaders.load_synthrad_slices("brain", n_patients=10)  # doctest: +SKIP
 >>> pairs.inputs.shape, pairs.targets.shape                       # doctest: +SKIP
 ((80, 256, 256), (80, 256, 256))
@@ -89,8 +90,26 @@ def lodopab_to_hu(normalised: np.ndarray) -> np.ndarray:
     >>> lodopab_to_hu(np.array([LODOPAB_MU_WATER / LODOPAB_MU_MAX]))
     array([0.])
     """
-    mu = np.asarray(normalised) * LODOPAB_MU_MAX
-    return 1000.0 * (mu - LODOPAB_MU_WATER) / (LODOPAB_MU_WATER - LODOPAB_MU_AIR)
+    return lodopab_mu_to_hu(np.asarray(normalised) * LODOPAB_MU_MAX / 1000.0)
+
+
+def lodopab_mu_to_hu(mu_per_mm: np.ndarray) -> np.ndarray:
+    """Attenuation (1/mm, e.g. ``lodopab_geometry().fbp(sinograms)``) -> HU as LoDoPaB
+    defines it: HU = 1000 (mu - mu_water) / (mu_water - mu_air), mu_water = 0.02 /mm and
+    mu_air = 2e-5 /mm (dival.util.constants).
+
+    The one HU definition for LoDoPaB data: the ground truth of :func:`load_lodopab` goes
+    through it, so an FBP converted here is on the same scale. ``physics.mu_to_hu``
+    divides by mu_water alone (the textbook definition, DESIGN.md): its HU are those
+    times (1 - mu_air / mu_water) = 0.999, i.e. 0.1 % closer to water - 1.0 HU at air,
+    3.1 HU at LoDoPaB's top of 3071 HU, far below the data's noise, but not zero
+    (``tests/test_loaders.py`` pins the factor).
+
+    >>> float(lodopab_mu_to_hu(0.02)), float(lodopab_mu_to_hu(2e-5))
+    (0.0, -1000.0)
+    """
+    mu_water, mu_air = LODOPAB_MU_WATER / 1000.0, LODOPAB_MU_AIR / 1000.0
+    return 1000.0 * (np.asarray(mu_per_mm) - mu_water) / (mu_water - mu_air)
 
 
 def lodopab_geometry(max_matrix_mb: float = 256.0) -> ParallelBeamCT:
@@ -102,7 +121,7 @@ def lodopab_geometry(max_matrix_mb: float = 256.0) -> ParallelBeamCT:
     array index (i, j) projects to i cos phi + j sin phi (centred). This class projects
     (row, col) to col cos theta - row sin theta, hence theta = phi - 90 deg with rows =
     array axis 0. Derived from ODL's documented geometry; check on your first file that
-    ``physics.mu_to_hu(geometry.fbp(sinogram))`` resembles the ground truth.
+    ``lodopab_mu_to_hu(geometry.fbp(sinogram))`` resembles the ground truth.
     The projection matrix would be 2 GB, so it is computed view by view (~1-2 s a slice).
     """
     step = 180.0 / 1000
@@ -131,32 +150,37 @@ def load_lodopab(part: str = "test", n: int | None = None, *, start: int = 0,
         :class:`LoDoPaBPairs`; ``sinograms`` are LoDoPaB's observations x MU_MAX, so
         ``lodopab_geometry().fbp(sinograms)`` is attenuation in 1/mm.
     """
-    import h5py
-
     folder = _folder(data_dir, "lodopab")
     truths = _lodopab_files(folder, "ground_truth", part)
     observations = _lodopab_files(folder, "observation", part)
-    if not truths or len(truths) != len(observations):
+    numbers = [[p.name[-8:-5] for p in files] for files in (truths, observations)]
+    if not truths or numbers[0] != numbers[1]:
         raise I2IDataError(
             f"LoDoPaB {part} files under {folder} are missing or incomplete "
             f"({len(truths)} ground_truth_{part}_NNN.hdf5, {len(observations)} "
-            f"observation_{part}_NNN.hdf5). Run: python data_scripts/download.py lodopab "
-            f"--parts {part}")
+            f"observation_{part}_NNN.hdf5, numbered {', '.join(numbers[0][:3]) or '-'} and "
+            f"{', '.join(numbers[1][:3]) or '-'}). Run: python data_scripts/download.py "
+            f"lodopab --parts {part}")
+    shapes = [_lodopab_shapes(t, o) for t, o in zip(truths, observations, strict=True)]
+    counts = [truth[0] for truth, _ in shapes]
+    for index, files in enumerate((truths, observations)):  # one sample size in each kind
+        for path, pair in zip(files, shapes, strict=True):
+            if pair[index][1:] != shapes[0][index][1:]:
+                raise _lodopab_damaged(path, f"its samples are {pair[index][1:]} where "
+                                             f"{files[0].name}'s are {shapes[0][index][1:]}")
     sinograms, images = [], []
     wanted, skip = (np.inf if n is None else n), start
-    for truth_path, observation_path in zip(truths, observations, strict=True):
+    for truth_path, observation_path, count in zip(truths, observations, counts, strict=True):
         if wanted <= 0:
             break
-        with h5py.File(truth_path, "r") as truth, h5py.File(observation_path, "r") as obs:
-            count = truth["data"].shape[0]
-            if skip >= count:
-                skip -= count
-                continue
-            stop = int(min(count, skip + wanted))
-            images.append(truth["data"][skip:stop])
-            sinograms.append(obs["data"][skip:stop])
-            wanted -= stop - skip
-            skip = 0
+        if skip >= count:
+            skip -= count
+            continue
+        stop = int(min(count, skip + wanted))
+        images.append(_lodopab_read(truth_path, skip, stop))
+        sinograms.append(_lodopab_read(observation_path, skip, stop))
+        wanted -= stop - skip
+        skip = 0
     if not images:
         raise I2IDataError(f"LoDoPaB {part} under {folder} has no sample {start}")
     images_hu = lodopab_to_hu(np.concatenate(images)).astype(np.float32)
@@ -164,14 +188,88 @@ def load_lodopab(part: str = "test", n: int | None = None, *, start: int = 0,
     ids_file = next(iter(folder.rglob(f"patient_ids_rand_{part}.csv")), None)
     patient = None
     if ids_file is not None:
-        ids = np.loadtxt(ids_file, dtype=np.int64, ndmin=1)
-        patient = ids[start:start + len(images_hu)]
+        patient = _lodopab_patients(ids_file, sum(counts))[start:start + len(images_hu)]
     return LoDoPaBPairs(sinogram, images_hu, patient)
+
+
+def _lodopab_damaged(path: Path, problem: str) -> I2IDataError:
+    return I2IDataError(f"{path}: {problem}. The file is damaged or incomplete - delete it and "
+                        "download it again: python data_scripts/download.py lodopab --parts "
+                        f"{re.search(r'(train|validation|test)', path.name)[0]}")
+
+
+def _lodopab_shapes(truth: Path, observation: Path) -> tuple[tuple[int, ...], ...]:
+    """Shapes of 'data' in a ground_truth/observation file pair, after checking that they
+    hold the same number of 2D samples (otherwise every later pair would be misaligned)."""
+    import h5py
+
+    found: list[tuple[int, ...]] = []
+    for path in (truth, observation):
+        try:
+            with h5py.File(path, "r") as handle:
+                data = handle["data"]
+                shape, kind = data.shape, data.dtype.kind
+        except Exception as exc:  # h5py: OSError, KeyError, ValueError on damaged files
+            raise _lodopab_damaged(path, f"cannot be read as LoDoPaB HDF5 ({type(exc).__name__}:"
+                                         f" {exc})") from exc
+        if len(shape) != 3 or kind != "f" or 0 in shape[1:]:
+            raise _lodopab_damaged(path, f"'data' is {shape} of kind {kind!r}, not (samples, "
+                                         "rows, cols) floats")
+        found.append(shape)
+    if found[0][0] != found[1][0]:
+        raise _lodopab_damaged(observation, f"it holds {found[1][0]} samples where "
+                                            f"{truth.name} holds {found[0][0]}")
+    return tuple(found)
+
+
+def _lodopab_read(path: Path, begin: int, end: int) -> np.ndarray:
+    """Samples begin..end-1 of a file's 'data', checked: finite, and ground truth within
+    LoDoPaB's [0, 1] (attenuation / MU_MAX, clipped to that range when it was made)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            data = np.asarray(handle["data"][begin:end])
+    except Exception as exc:
+        raise _lodopab_damaged(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not np.all(np.isfinite(data)):
+        raise _lodopab_damaged(path, f"{int(np.sum(~np.isfinite(data)))} values are not finite")
+    if path.name.startswith("ground_truth") and (data.min() < 0 or data.max() > 1):
+        raise _lodopab_damaged(path, f"values span [{data.min():.4g}, {data.max():.4g}], "
+                                     "outside LoDoPaB's normalised range [0, 1]")
+    return data
+
+
+def _lodopab_patients(path: Path, n_samples: int) -> np.ndarray:
+    """One integer patient id a line, as many as the part has samples."""
+    try:
+        ids = np.loadtxt(path, dtype=np.int64, ndmin=1)
+    except Exception as exc:  # ValueError on text, UnicodeDecodeError on bytes
+        raise _lodopab_damaged(path, f"is not one integer patient id a line ({type(exc).__name__}"
+                                     f": {str(exc)[:80]})") from exc
+    if ids.ndim != 1 or len(ids) != n_samples:
+        raise _lodopab_damaged(path, f"holds {ids.size} patient ids in shape {ids.shape} for "
+                                     f"{n_samples} samples")
+    return ids
 
 
 # --------------------------------------------------------------------------------------
 # Slicing helpers
 # --------------------------------------------------------------------------------------
+
+def _volume(path: Path) -> NiftiImage:
+    """:func:`~i2i_keras.io.read_nifti`, refusing anything but one 3D volume (trailing
+    axes of length 1 are dropped): IXI and SynthRAD volumes are 3D, and slicing a 2D or
+    4D array along the "slice axis" would give wrong slices or a bare IndexError."""
+    image = read_nifti(path)
+    array = image.array.reshape(image.array.shape[:3]) if (
+        image.array.ndim > 3 and all(n == 1 for n in image.array.shape[3:])) else image.array
+    if array.ndim != 3 or min(array.shape) < 1:
+        raise I2IDataError(f"{path} holds an array of shape {image.array.shape}, not one 3D "
+                           "volume; the file is damaged or not from this data set - download "
+                           "it again")
+    return NiftiImage(array, image.affine)
+
 
 def _slice_axis(spacing: Sequence[float]) -> int:
     """The acquisition's slice axis: largest voxel spacing, ties -> the last axis."""
@@ -253,7 +351,7 @@ def load_ixi_slices(weighting: str = "T2", *, n_subjects: int | None = None,
     files = list(ixi_files(weighting, data_dir).items())[:n_subjects]
     images, subjects = [], []
     for subject, path in files:
-        volume = read_nifti(path)
+        volume = _volume(path)
         axis = _slice_axis(volume.spacing_mm)
         picked = _pick_slices(volume.array.shape[axis], slices_per_subject)
         images += _stack_slices(volume.array, axis, picked, size, 0.0)
@@ -277,7 +375,7 @@ def load_ixi_pairs(weightings: tuple[str, str] = ("T2", "PD"), *,
         raise I2IDataError(f"no IXI subject has both {weightings[0]} and {weightings[1]} files")
     inputs, targets, ids = [], [], []
     for subject in subjects:
-        a, b = read_nifti(first[subject]), read_nifti(second[subject])
+        a, b = _volume(first[subject]), _volume(second[subject])
         check_pair(a.array, b.array, spacings=(a.spacing_mm, b.spacing_mm),
                    names=(first[subject].name, second[subject].name))
         axis = _slice_axis(a.spacing_mm)
@@ -326,13 +424,21 @@ def synthrad_cases(region: str | None = "brain",
 def load_synthrad_case(folder: str | Path) -> SynthRADCase:
     """Read one patient's mr/ct/mask, checking that the three share a grid."""
     folder = Path(folder)
-    mr, ct = read_nifti(folder / "mr.nii.gz"), read_nifti(folder / "ct.nii.gz")
+    mr, ct = _volume(folder / "mr.nii.gz"), _volume(folder / "ct.nii.gz")
     mask_file = folder / "mask.nii.gz"
-    mask = read_nifti(mask_file) if mask_file.exists() else NiftiImage(
+    mask = _volume(mask_file) if mask_file.exists() else NiftiImage(
         np.ones_like(ct.array), ct.affine)
     for other, name in ((ct, "ct.nii.gz"), (mask, "mask.nii.gz")):
         check_pair(mr.array, other.array, spacings=(mr.spacing_mm, other.spacing_mm),
                    names=(str(folder / "mr.nii.gz"), str(folder / name)))
+        # SynthRAD resampled each patient's three volumes onto one grid: the same affine.
+        if not np.allclose(mr.affine, other.affine, atol=1e-3):
+            raise I2IDataError(
+                f"{folder / 'mr.nii.gz'} and {folder / name} place their voxels differently "
+                f"(affines {np.round(mr.affine[:3], 3).tolist()} and "
+                f"{np.round(other.affine[:3], 3).tolist()}): the pair is not registered. A "
+                "header is damaged or the files come from different cases - download the "
+                "data again")
     region = next((p for p in ("brain", "pelvis") if p in str(folder).lower()), "unknown")
     return SynthRADCase(folder.name, region, mr.array, ct.array, mask.array > 0.5, ct.affine,
                         ct.spacing_mm)

@@ -181,7 +181,7 @@ def test_error_not_a_dicom_file(tmp_path):
 
 
 def test_error_truncated_dicom(tmp_path):
-    with pytest.raises(I2IDataError, match=r"MR_truncated\.dcm.*truncated file must be copied"):
+    with pytest.raises(I2IDataError, match=r"MR_truncated\.dcm.*truncated"):
         io.read_dicom(get_testdata_file("MR_truncated.dcm"))
     cut = tmp_path / "cut.dcm"
     cut.write_bytes(open(CT_SMALL, "rb").read()[:20000])
@@ -337,3 +337,105 @@ def test_a_corrupt_header_number_names_the_file_and_the_element(tmp_path, elemen
         with pytest.raises(io.I2IDataError, match=rf"broken\.dcm: {element} holds .*which is "
                                                   r"not a number .*export it again"):
             read()
+
+
+# --- holes the fuzzing found (tests/test_fuzz_readers.py), one deterministic case each ---
+
+def _edited(tmp_path, name="edited.dcm", source=CT_SMALL, **elements):
+    """A copy of ``source`` with raw header elements replaced: keyword=(VR, bytes), or
+    keyword=None to delete it."""
+    from pydicom.datadict import tag_for_keyword
+    from pydicom.dataelem import RawDataElement
+
+    ds = pydicom.dcmread(source)
+    for keyword, value in elements.items():
+        tag = tag_for_keyword(keyword)
+        if value is None:
+            del ds[tag]
+        else:
+            vr, raw = value
+            ds[tag] = RawDataElement(pydicom.tag.Tag(tag), vr, len(raw), raw, 0, False, True)
+    ds.save_as(tmp_path / name)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("elements,message", [
+    ({"PixelSpacing": ("DS", b"nan\\0.66")}, r"PixelSpacing holds .*not a finite number"),
+    ({"PixelSpacing": ("DS", b"0.661468")}, r"PixelSpacing .*that is 1 values where it must "
+                                            r"hold 2"),
+    ({"PixelSpacing": ("DS", b"0\\0.66")}, r"PixelSpacing .*only positive values"),
+    ({"RescaleIntercept": ("US", b"\x00\xfc")}, r"RescaleIntercept .*value representation US "
+                                                r"where the standard's is DS"),
+    ({"RescaleSlope": ("DS", b"0 ")}, r"RescaleSlope .*every pixel the same value"),
+    ({"ImageOrientationPatient": ("DS", b"1\\1\\0\\0\\1\\0")},
+     r"ImageOrientationPatient .*not two perpendicular unit vectors"),
+    ({"Rows": ("US", b"\x40\x00")}, r"pixel data holds 32768 bytes, but the header declares "
+                                    r"1 x 64 x 128 pixels of 16 bits \(16384 bytes\)"),
+    ({"BitsAllocated": ("US", b"\x0c\x00")}, r"BitsAllocated is 12"),
+    ({"PhotometricInterpretation": ("CS", b"PALETTE COLOR ")}, r"is a colour image \(PALETTE"),
+    ({"Columns": None}, r"has no Columns"),
+])
+def test_a_damaged_header_is_refused_naming_the_file(tmp_path, elements, message):
+    """Each was, before, a silently wrong image (excess pixel data reshaped, NaN spacing,
+    an intercept read from a string's bytes, a palette read as intensities) or a bare
+    IndexError/ValueError from pydicom."""
+    path = _edited(tmp_path, **elements)
+    with pytest.raises(I2IDataError, match=rf"edited\.dcm.*{message}"):
+        io.read_dicom(path)
+
+
+def test_element_pydicom_cannot_decode_and_unknown_transfer_syntax(tmp_path):
+    path = _edited(tmp_path, Modality=("US", b"CT "))  # 3 bytes cannot be a US
+    with pytest.raises(I2IDataError, match=r"edited\.dcm could not be parsed as DICOM"):
+        io.read_dicom(path)
+    raw = Path(CT_SMALL).read_bytes().replace(b"1.2.840.10008.1.2.1\x00",
+                                              b"1.2.840.10008.1.2.99", 1)
+    (tmp_path / "syntax.dcm").write_bytes(raw)
+    with pytest.raises(I2IDataError, match=r"syntax\.dcm: its transfer syntax "
+                                           r"'1\.2\.840\.10008\.1\.2\.99' is not one DICOM"):
+        io.read_dicom(tmp_path / "syntax.dcm")
+
+
+def test_series_names_the_odd_slice(tmp_path):
+    folder = make_series(tmp_path / "s", [0.0, 2.5, 5.0])
+    _edited(folder, "slice001.dcm", source=folder / "slice001.dcm",
+            PixelSpacing=("DS", b"0.5\\0.5 "))
+    with pytest.raises(I2IDataError, match=r"differ in PixelSpacing: slice001\.dcm "
+                                           r"\(\[0\.5, 0\.5\]\)"):
+        io.read_dicom_series(folder)
+    folder = make_series(tmp_path / "t", [0.0, 2.5, 5.0])
+    _edited(folder, "slice002.dcm", source=folder / "slice002.dcm", ImagePositionPatient=None)
+    with pytest.raises(I2IDataError, match=r"slice002\.dcm in .* lack ImagePositionPatient"):
+        io.read_dicom_series(folder)
+    folder = make_series(tmp_path / "u", [0.0, 2.5, 5.0])
+    _edited(folder, "slice000.dcm", source=folder / "slice000.dcm", Modality=("CS", b"MR"))
+    with pytest.raises(I2IDataError, match=r"differ in Modality: slice000\.dcm \(MR\)"):
+        io.read_dicom_series(folder)
+
+
+def test_nifti_size_checksum_and_affine_are_checked(tmp_path):
+    import gzip
+    import io as bytes_io
+
+    import nibabel as nib
+
+    good = io.write_nifti(tmp_path / "good.nii", np.ones((6, 5, 4), np.float32))
+    (tmp_path / "long.nii").write_bytes(good.read_bytes() + bytes(8))
+    with pytest.raises(I2IDataError, match=r"long\.nii holds 840 bytes, but its header "
+                                           r"declares 832: \(6, 5, 4\) voxels"):
+        io.read_nifti(tmp_path / "long.nii")
+    # A .nii.gz whose voxels changed after compression fails gzip's CRC-32: nibabel alone
+    # stops reading at the last voxel and never sees the checksum.
+    packed = bytearray(gzip.compress(good.read_bytes(), mtime=0))
+    packed[-8] ^= 0x01  # the CRC-32 of the uncompressed bytes
+    (tmp_path / "crc.nii.gz").write_bytes(bytes(packed))
+    with pytest.raises(I2IDataError, match=r"crc\.nii\.gz could not be read as NIfTI.*CRC"):
+        io.read_nifti(tmp_path / "crc.nii.gz")
+    raw = bytearray(good.read_bytes())  # an sform with a zero row: a singular affine
+    header = nib.Nifti1Header.from_fileobj(bytes_io.BytesIO(bytes(raw)), check=False)
+    header["srow_z"] = 0.0
+    raw[:348] = header.binaryblock
+    (tmp_path / "flat.nii").write_bytes(bytes(raw))
+    with pytest.raises(I2IDataError, match=r"flat\.nii has a voxel-to-mm affine that is not "
+                                           r"finite or not invertible"):
+        io.read_nifti(tmp_path / "flat.nii")

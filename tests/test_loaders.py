@@ -98,6 +98,63 @@ def test_lodopab_geometry_matches_the_published_setup():
     assert (ct.n_detectors - 1) * ct.detector_spacing_mm >= 361 * np.sqrt(2) * ct.pixel_size_mm
 
 
+
+def test_lodopab_damaged_files_are_named_with_the_command_to_download_again(tmp_path):
+    """Each was, before, a misaligned pair set (a file pair with different sample counts),
+    a short patient list, or a bare OSError/UnicodeDecodeError/ValueError."""
+    import h5py
+
+    write_fake_lodopab(tmp_path, n=5)
+    with h5py.File(tmp_path / "observation_test_001.hdf5", "r+") as handle:
+        data = handle["data"][()]
+        del handle["data"]
+        handle.create_dataset("data", data=data[:1])
+    with pytest.raises(I2IDataError, match=r"observation_test_001\.hdf5: it holds 1 samples "
+                                           r"where ground_truth_test_001\.hdf5 holds 2.*"
+                                           r"download\.py lodopab --parts test"):
+        loaders.load_lodopab("test", data_dir=tmp_path)
+    write_fake_lodopab(tmp_path, n=5)
+    (tmp_path / "patient_ids_rand_test.csv").write_text("100\n100\n101\n")
+    with pytest.raises(I2IDataError, match=r"patient_ids_rand_test\.csv: holds 3 patient ids "
+                                           r"in shape \(3,\) for 5 samples"):
+        loaders.load_lodopab("test", data_dir=tmp_path)
+    (tmp_path / "patient_ids_rand_test.csv").write_bytes(b"\xff\xfe1\n")
+    with pytest.raises(I2IDataError, match=r"patient_ids_rand_test\.csv: is not one integer"):
+        loaders.load_lodopab("test", data_dir=tmp_path)
+    write_fake_lodopab(tmp_path, n=5)
+    (tmp_path / "ground_truth_test_002.hdf5").write_bytes(
+        (tmp_path / "ground_truth_test_002.hdf5").read_bytes()[:500])
+    with pytest.raises(I2IDataError, match=r"ground_truth_test_002\.hdf5: cannot be read as "
+                                           r"LoDoPaB HDF5"):
+        loaders.load_lodopab("test", data_dir=tmp_path)
+    write_fake_lodopab(tmp_path, n=5)
+    with h5py.File(tmp_path / "ground_truth_test_000.hdf5", "r+") as handle:
+        handle["data"][0, 0, 0] = 7.0  # attenuation / MU_MAX lies in [0, 1]
+    with pytest.raises(I2IDataError, match=r"ground_truth_test_000\.hdf5: values span "
+                                           r"\[.*, 7\], outside LoDoPaB's normalised range"):
+        loaders.load_lodopab("test", data_dir=tmp_path)
+
+
+def test_one_hu_definition_for_lodopab_and_its_0_1_percent_from_physics():
+    """LoDoPaB defines HU = 1000 (mu - mu_water) / (mu_water - mu_air); physics.mu_to_hu
+    divides by mu_water alone. loaders.lodopab_mu_to_hu is LoDoPaB's, used for the ground
+    truth, so an FBP converted with it is on the ground truth's scale; physics.mu_to_hu
+    gives (1 - mu_air / mu_water) = 0.999 times those HU: 1 HU at air, 3.1 HU at 3071."""
+    from i2i_keras import physics
+
+    hu = np.array([-1000.0, -100.0, 0.0, 40.0, 1000.0, 3071.0])
+    mu = physics.hu_to_mu(hu)  # 1/mm, the textbook definition
+    lodopab = loaders.lodopab_mu_to_hu(mu)
+    factor = 1 - loaders.LODOPAB_MU_AIR / loaders.LODOPAB_MU_WATER
+    assert factor == pytest.approx(0.999)
+    np.testing.assert_allclose(physics.mu_to_hu(mu), lodopab * factor, atol=1e-9)
+    np.testing.assert_allclose(lodopab - hu, hu * (1 / factor - 1), atol=1e-9)
+    assert np.abs(lodopab - hu).max() == pytest.approx(3.074, abs=1e-3)  # at 3071 HU
+    # The ground truth's conversion is the same function: water and air land on 0 and -1000.
+    np.testing.assert_allclose(loaders.lodopab_to_hu(np.array([LODOPAB_WATER, LODOPAB_AIR])),
+                               [0.0, -1000.0], atol=1e-9)
+    np.testing.assert_allclose(loaders.lodopab_to_hu(mu / 1e-3 / MU_MAX), lodopab, atol=1e-9)
+
 # --- IXI -------------------------------------------------------------------------------
 
 def test_ixi_slices_and_registered_t2_pd_pairs(tmp_path):
@@ -152,3 +209,12 @@ def test_synthrad_case_with_mismatched_ct_is_refused(tmp_path):
         loaders.load_synthrad_slices("brain", data_dir=tmp_path)
     with pytest.raises(I2IDataError, match="no SynthRAD2023 pelvis cases"):
         loaders.synthrad_cases("pelvis", tmp_path)
+    io.write_nifti(folder / "ct.nii.gz", np.zeros((22, 20, 12), np.int16),
+                   np.diag([1.0, 1.0, 1.0, 1.0]) + np.eye(4, k=3) * 5.0)  # moved 5 mm
+    with pytest.raises(I2IDataError, match=r"1BA001/mr\.nii\.gz and .*1BA001/ct\.nii\.gz "
+                                           r"place their voxels differently"):
+        loaders.load_synthrad_case(folder)
+    io.write_nifti(folder / "ct.nii.gz", np.zeros((22, 20, 12, 2), np.int16))
+    with pytest.raises(I2IDataError, match=r"ct\.nii\.gz holds an array of shape "
+                                           r"\(22, 20, 12, 2\), not one 3D volume"):
+        loaders.load_synthrad_case(folder)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -111,17 +112,23 @@ def read_dicom(path: PathLike, *,
     array = _pixels(ds, path, default_rescale)
     spacing = _in_plane_spacing(ds, path)
     if array.ndim == 3:
-        between = (_floats(ds, "SpacingBetweenSlices", path)
-                   or _floats(ds, "SliceThickness", path) or (float("nan"),))
-        spacing = (between[0], *spacing)
+        spacing = (_slice_spacing(ds, path, float("nan")), *spacing)
     origin, orientation = _geometry(ds, path)
     return DicomImage(array, tuple(spacing), origin, orientation, str(ds.get("Modality", "")),
                       _units(ds), _header_only(ds), (path,))
 
 
 def _dcmread(path: Path, stop_before_pixels: bool = False) -> Dataset:
+    """The file's dataset with every standard element decoded, or I2IDataError.
+
+    pydicom decodes an element when it is first used; a damaged one (a value whose
+    length does not fit its VR, an unknown VR) would raise a bare pydicom error deep in
+    the reader. Decoding them all here turns that into one message naming the file."""
     try:
-        return pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        ds = pydicom.dcmread(path, stop_before_pixels=stop_before_pixels)
+        _decode_elements(ds.file_meta if hasattr(ds, "file_meta") else Dataset())
+        _decode_elements(ds)
+        return ds
     except InvalidDicomError as exc:
         raise I2IDataError(
             f"{path} is not a DICOM file ({exc}). Check that you picked the image files "
@@ -132,6 +139,18 @@ def _dcmread(path: Path, stop_before_pixels: bool = False) -> Dataset:
         raise I2IDataError(
             f"{path} could not be parsed as DICOM ({type(exc).__name__}: {exc}); the file "
             "is truncated or corrupt - copy it again from the scanner/PACS") from exc
+
+
+def _decode_elements(ds: Dataset) -> None:
+    """Decode every standard (non-private) element, sequences included; private ones stay
+    raw (they are never read, and a vendor's odd private tag must not refuse a file)."""
+    for tag in list(ds.keys()):
+        if tag.is_private:
+            continue
+        element = ds[tag]
+        if element.VR == "SQ":
+            for item in element.value or ():
+                _decode_elements(item)
 
 
 def _pixels(ds: Dataset, path: Path,
@@ -146,11 +165,15 @@ def _pixels(ds: Dataset, path: Path,
         raise I2IDataError(
             f"{path} holds no image ({ds.get('Modality', '?')}: {kind}). Pass an image file "
             "(CT, MR, PT...), not a plan, structure set, report or DICOMDIR")
-    if int(ds.get("SamplesPerPixel", 1)) != 1:
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
+    if _integer(ds, "SamplesPerPixel", path, default=1) != 1 or not photometric.startswith(
+            "MONOCHROME"):
         raise I2IDataError(
-            f"{path} is a colour image ({ds.get('PhotometricInterpretation', '?')}); "
-            "i2i_keras reads greyscale CT/MR/PET images. Convert it to greyscale first if "
-            "you really mean to use it")
+            f"{path} is a colour image ({ds.get('PhotometricInterpretation', '?')}, "
+            f"{ds.get('SamplesPerPixel', 1)} samples a pixel); i2i_keras reads greyscale "
+            "(MONOCHROME1/2) CT/MR/PET images, whose pixels are measurements, not colours or "
+            "palette indices. Convert it to greyscale first if you really mean to use it")
+    shape = _check_pixel_data_length(ds, path)
     try:
         stored = ds.pixel_array
     except Exception as exc:
@@ -161,27 +184,114 @@ def _pixels(ds: Dataset, path: Path,
             f"copied again; a compressed one (transfer syntax {syntax_name}) needs a decoder "
             "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg) or decompressing "
             "(e.g. dcmdjpeg / gdcmconv --raw)") from exc
+    if stored.shape != shape:
+        raise I2IDataError(f"{path}: pixel data decoded to shape {stored.shape}, but the header "
+                           f"declares {shape} (NumberOfFrames, Rows, Columns); the file is "
+                           "corrupt - copy it again from the scanner/PACS")
     slope, intercept = _rescale(ds, path, default_rescale)
-    return (stored.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+    image = stored.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+    if not np.all(np.isfinite(image)):
+        raise I2IDataError(f"{path}: {int(np.sum(~np.isfinite(image)))} pixels are not finite "
+                           "numbers (NaN/Inf in float pixel data, or a rescale that overflows "
+                           "float32); the file is corrupt or not an image in physical units")
+    return image
 
 
-def _floats(source: Dataset, keyword: str, path: Path) -> tuple[float, ...] | None:
+def _integer(ds: Dataset, keyword: str, path: Path, default: int | None = None) -> int:
+    """A header element that holds one integer >= 1 (Rows, Columns, BitsAllocated...)."""
+    value = _floats(ds, keyword, path, count=1)
+    if value is None:
+        if default is None:
+            raise I2IDataError(f"{path} has no {keyword}, which every image needs; the header "
+                               "is damaged - export the file again from the scanner or PACS")
+        return default
+    if value[0] < 1 or value[0] != int(value[0]):
+        raise I2IDataError(f"{path}: {keyword} is {value[0]:g}, which is not a positive "
+                           "integer; the header is damaged - export the file again from the "
+                           "scanner or PACS")
+    return int(value[0])
+
+
+def _check_pixel_data_length(ds: Dataset, path: Path) -> tuple[int, ...]:
+    """The (frames,) rows, cols shape the header declares, after checking that the pixel
+    data holds exactly that many values.
+
+    pydicom accepts pixel data that is longer than the header says (it warns and keeps
+    the first bytes): with a damaged Rows, Columns, NumberOfFrames or BitsAllocated that
+    would be a scrambled image without an error. Compressed data is left to its decoder.
+    """
+    rows, columns = _integer(ds, "Rows", path), _integer(ds, "Columns", path)
+    frames = _integer(ds, "NumberOfFrames", path, default=1)
+    shape = (frames, rows, columns) if frames > 1 else (rows, columns)
+    key = next(k for k in _PIXEL_KEYS if k in ds)
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if syntax is not None and not syntax.is_transfer_syntax:
+        raise I2IDataError(f"{path}: its transfer syntax {str(syntax)[:64]!r} is not one DICOM "
+                           "defines, so its pixels cannot be decoded; the header is damaged - "
+                           "copy the file again from the scanner/PACS")
+    if key == "PixelData" and syntax is not None and syntax.is_encapsulated:
+        return shape
+    bits = {"PixelData": None, "FloatPixelData": 32, "DoubleFloatPixelData": 64}[key]
+    bits = bits or _integer(ds, "BitsAllocated", path)
+    if bits not in (1, 8, 16, 32, 64):
+        raise I2IDataError(f"{path}: BitsAllocated is {bits}; DICOM pixels are 1, 8, 16, 32 or "
+                           "64 bits. The header is damaged - export the file again")
+    expected = -(-frames * rows * columns * bits // 8)  # bytes, rounded up (1-bit data)
+    actual = len(ds[key].value or b"")
+    if actual not in (expected, expected + expected % 2):  # odd lengths get one pad byte
+        raise I2IDataError(
+            f"{path}: the pixel data holds {actual} bytes, but the header declares "
+            f"{frames} x {rows} x {columns} pixels of {bits} bits ({expected} bytes). The file "
+            "is truncated or its header (Rows, Columns, NumberOfFrames, BitsAllocated) is "
+            "damaged - copy it again from the scanner/PACS")
+    return shape
+
+
+def _floats(source: Dataset, keyword: str, path: Path, count: int | None = None,
+            positive: bool = False) -> tuple[float, ...] | None:
     """The numbers a header element holds (one or several), None where it is absent or
-    empty. A value that is not a number (a corrupt decimal string such as "-75\u00ed6")
-    raises I2IDataError naming the file, the element and the value, never a bare
-    ValueError: every header number is read through here."""
+    empty. Every header number is read through here, so every damaged one raises
+    I2IDataError naming the file, the element and the value, never a bare ValueError or a
+    silently wrong image:
+
+    * a value that is not a number (a corrupt decimal string such as "-75\u00ed6"), or not
+      a finite one ("nan", "inf", "1e999");
+    * a value representation other than the standard's for that element (a DS element
+      read as US gives the string's bytes as numbers);
+    * ``count``: a number of values other than the element's (PixelSpacing holds 2);
+    * ``positive``: a value <= 0 where only positive ones make sense (spacings).
+    """
     try:
         value = source.get(keyword)
         if value is None or value == "":
             return None
         values = value if isinstance(value, (list, tuple, MultiValue)) else [value]
-        return tuple(float(v) for v in values)
-    except (TypeError, ValueError) as error:
-        shown = source.get(keyword) if keyword in source else "?"
-        raise I2IDataError(
-            f"{path}: {keyword} holds {str(shown)!r}, which is not a number ({error}). The "
-            "file's header is damaged: export it again from the scanner or PACS, or fix "
-            f"the element with pydicom (ds.{keyword} = ...; ds.save_as(...))") from None
+        numbers = tuple(float(v) for v in values)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise _header_error(source, keyword, path, f"which is not a number ({error})") from None
+    vr, standard = source[keyword].VR, dictionary_VR(keyword)
+    if vr not in standard.split(" or "):
+        raise _header_error(source, keyword, path, f"with value representation {vr} where the "
+                            f"standard's is {standard}")
+    if not all(np.isfinite(numbers)):
+        raise _header_error(source, keyword, path, "which is not a finite number")
+    if count is not None and len(numbers) != count:
+        raise _header_error(source, keyword, path, f"that is {len(numbers)} values where "
+                            f"it must hold {count}")
+    if positive and min(numbers) <= 0:
+        raise _header_error(source, keyword, path, "where only positive values make sense")
+    return numbers
+
+
+def _header_error(source: Dataset, keyword: str, path: Path, problem: str) -> I2IDataError:
+    try:
+        shown = str(source[keyword].value)
+    except Exception:  # noqa: BLE001 - only for the message
+        shown = "?"
+    return I2IDataError(
+        f"{path}: {keyword} holds {shown[:60]!r}, {problem}. The file's header is "
+        "damaged: export it again from the scanner or PACS, or fix the element with "
+        f"pydicom (ds.{keyword} = ...; ds.save_as(...))")
 
 
 def _rescale(ds: Dataset, path: Path,
@@ -194,8 +304,11 @@ def _rescale(ds: Dataset, path: Path,
         if transformation:
             source = transformation[0]
     if "RescaleSlope" in source or "RescaleIntercept" in source:
-        slope = _floats(source, "RescaleSlope", path) or (1.0,)
-        intercept = _floats(source, "RescaleIntercept", path) or (0.0,)
+        slope = _floats(source, "RescaleSlope", path, count=1) or (1.0,)
+        intercept = _floats(source, "RescaleIntercept", path, count=1) or (0.0,)
+        if slope[0] == 0:
+            raise _header_error(source, "RescaleSlope", path, "which would make every pixel "
+                                "the same value")
         return slope[0], intercept[0]
     if default_rescale is not None:
         return float(default_rescale[0]), float(default_rescale[1])
@@ -216,7 +329,7 @@ def _pixel_spacing(ds: Dataset, path: Path) -> tuple[float, float] | None:
         sources.append(shared[0].PixelMeasuresSequence[0])
     for source in sources:
         for key in ("PixelSpacing", "ImagerPixelSpacing"):
-            value = _floats(source, key, path)
+            value = _floats(source, key, path, count=2, positive=True)
             if value:
                 return value[0], value[1]
     return None
@@ -242,11 +355,30 @@ def _units(ds: Dataset) -> str:
     return "stored value x slope + intercept"
 
 
+def _slice_spacing(ds: Dataset, path: Path, default: float) -> float:
+    """SpacingBetweenSlices, else SliceThickness (mm, positive), else ``default``."""
+    between = (_floats(ds, "SpacingBetweenSlices", path, count=1, positive=True)
+               or _floats(ds, "SliceThickness", path, count=1, positive=True))
+    return between[0] if between else default
+
+
 def _geometry(ds: Dataset, path: Path) -> tuple[tuple[float, ...] | None,
                                                 tuple[float, ...] | None]:
     """(ImagePositionPatient, ImageOrientationPatient) as float tuples, None where absent."""
-    return (_floats(ds, "ImagePositionPatient", path),
-            _floats(ds, "ImageOrientationPatient", path))
+    return (_floats(ds, "ImagePositionPatient", path, count=3), _orientation(ds, path))
+
+
+def _orientation(ds: Dataset, path: Path) -> tuple[float, ...] | None:
+    """ImageOrientationPatient: two unit vectors at right angles (a tolerance of 1e-3, as
+    headers store about six decimals), else I2IDataError; None where absent."""
+    value = _floats(ds, "ImageOrientationPatient", path, count=6)
+    if value is not None:
+        row, column = np.asarray(value[:3]), np.asarray(value[3:])
+        if (abs(np.linalg.norm(row) - 1) > 1e-3 or abs(np.linalg.norm(column) - 1) > 1e-3
+                or abs(row @ column) > 1e-3):
+            raise _header_error(ds, "ImageOrientationPatient", path,
+                                "which are not two perpendicular unit vectors")
+    return value
 
 
 def _header_only(ds: Dataset) -> Dataset:
@@ -303,10 +435,15 @@ def read_dicom_series(folder: PathLike, *, series_uid: str | None = None,
         raise I2IDataError(f"{folder} is not a folder; use read_dicom for a single file")
     chosen = _choose_series(_image_headers(folder), folder, series_uid)
     chosen, spacing_z = _sort_slices(chosen, folder, spacing_tolerance)
-    shapes = {(int(ds.Rows), int(ds.Columns)) for _, ds in chosen}
-    if len(shapes) > 1:
-        raise I2IDataError(f"slices in {folder} have different sizes {sorted(shapes)}; "
-                           "a localizer may be mixed in - remove it or pass series_uid=")
+    _same_in_every_slice(chosen, folder, "size (Rows x Columns)",
+                         lambda path, ds: (_integer(ds, "Rows", path),
+                                           _integer(ds, "Columns", path)),
+                         "a localizer may be mixed in - remove it or pass series_uid=")
+    _same_in_every_slice(chosen, folder, "Modality", lambda path, ds: str(ds.get("Modality")),
+                         "remove the odd files or pass series_uid=")
+    _same_in_every_slice(chosen, folder, "PixelSpacing",
+                         lambda path, ds: np.round(_pixel_spacing(ds, path) or (0, 0), 4),
+                         "the volume would get one slice's spacing: remove the odd files")
     full = [_dcmread(path) for path, _ in chosen]
     array = np.stack([_pixels(ds, path, default_rescale)
                       for (path, _), ds in zip(chosen, full, strict=True)])
@@ -317,20 +454,34 @@ def read_dicom_series(folder: PathLike, *, series_uid: str | None = None,
                       tuple(path for path, _ in chosen))
 
 
+def _same_in_every_slice(items: list[tuple[Path, Dataset]], folder: Path, what: str,
+                         value_of, remedy: str) -> None:
+    """I2IDataError naming the files whose ``value_of(path, header)`` differs from the
+    most common one (a damaged header, or a file of another acquisition)."""
+    values = [value_of(path, ds) for path, ds in items]
+    keys = [repr(np.asarray(v).tolist()) for v in values]
+    common = max(set(keys), key=keys.count)
+    odd = [(path.name, value) for (path, _), key, value in zip(items, keys, values, strict=True)
+           if key != common]
+    if odd:
+        shown = ", ".join(f"{name} ({np.asarray(v).tolist()})" for name, v in odd[:5])
+        raise I2IDataError(f"slices in {folder} differ in {what}: {shown}"
+                           f"{' ...' if len(odd) > 5 else ''} against "
+                           f"{values[keys.index(common)]!s} in the others; {remedy}")
+
+
 def _image_headers(folder: Path) -> list[tuple[Path, Dataset]]:
     """(path, header) of every DICOM image file in ``folder``; other files skipped."""
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
     images, skipped = [], []
     for path in files:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
-        except InvalidDicomError:
-            skipped.append(path.name)
-            continue
-        except Exception as exc:
-            raise I2IDataError(f"{path} could not be parsed as DICOM ({type(exc).__name__}: "
-                               f"{exc}); the file is truncated or corrupt - copy it again "
-                               "or remove it from the folder") from exc
+            ds = _dcmread(path, stop_before_pixels=True)
+        except I2IDataError as exc:
+            if isinstance(exc.__cause__, InvalidDicomError):
+                skipped.append(path.name)
+                continue
+            raise I2IDataError(f"{exc}, or remove it from the folder") from exc.__cause__
         if "Rows" not in ds:  # DICOMDIR, structure sets, reports...
             skipped.append(path.name)
             continue
@@ -374,25 +525,27 @@ def _describe_series(uid: str, items: list[tuple[Path, Dataset]]) -> str:
 def _sort_slices(items: list[tuple[Path, Dataset]], folder: Path,
                  tolerance: float) -> tuple[list[tuple[Path, Dataset]], float]:
     """Slices in order along the normal, and the slice spacing (mm)."""
-    if not all("ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
-               for _, ds in items):
+    unplaced = [path.name for path, ds in items if None in _geometry(ds, path)]
+    if len(unplaced) == len(items):
         return _sort_without_positions(items, folder)
-    orientations = np.array([_floats(ds, "ImageOrientationPatient", path)
-                             for path, ds in items])
-    if not np.allclose(orientations, orientations[0], atol=1e-4):
-        raise I2IDataError(f"slices in {folder} have different orientations (a localizer "
-                           "or a second stack is mixed in); pass series_uid= or remove "
-                           "the odd files")
+    if unplaced:
+        raise I2IDataError(
+            f"{', '.join(unplaced[:5])} in {folder} lack ImagePositionPatient or "
+            "ImageOrientationPatient, which the other slices have: their place in the "
+            "volume is unknown. The header is damaged or the files belong elsewhere - "
+            "remove them or export the series again")
+    _same_in_every_slice(items, folder, "ImageOrientationPatient",
+                         lambda path, ds: np.round(_orientation(ds, path), 4),
+                         "a localizer or a second stack is mixed in; pass series_uid= or "
+                         "remove the odd files")
+    orientations = np.array([_orientation(ds, path) for path, ds in items])
     normal = np.cross(orientations[0, :3], orientations[0, 3:])
-    positions = np.array([np.dot(_floats(ds, "ImagePositionPatient", path), normal)
-                          for path, ds in items])
+    positions = np.array([np.dot(_geometry(ds, path)[0], normal) for path, ds in items])
     order = np.argsort(positions, kind="stable")
     items = [items[i] for i in order]
     if len(items) == 1:
         path, ds = items[0]
-        between = (_floats(ds, "SpacingBetweenSlices", path)
-                   or _floats(ds, "SliceThickness", path) or (float("nan"),))
-        return items, between[0]
+        return items, _slice_spacing(ds, path, float("nan"))
     gaps = np.diff(positions[order])
     if np.any(gaps < 1e-3):
         i = int(np.argmin(gaps))
@@ -420,13 +573,13 @@ def _sort_without_positions(items: list[tuple[Path, Dataset]],
                   "sorted by InstanceNumber and spacing taken from SpacingBetweenSlices or "
                   "SliceThickness", stacklevel=4)
     if all("InstanceNumber" in ds for _, ds in items):
-        items = sorted(items, key=lambda item: _floats(item[1], "InstanceNumber", item[0]))
+        items = sorted(items, key=lambda item: _floats(item[1], "InstanceNumber", item[0],
+                                                       count=1) or (0.0,))
     else:
         warnings.warn(f"{folder}: InstanceNumber missing too; slices sorted by file name",
                       stacklevel=4)
     path, ds = items[0]
-    spacing = (_floats(ds, "SpacingBetweenSlices", path) or _floats(ds, "SliceThickness", path)
-               or (0.0,))[0]
+    spacing = _slice_spacing(ds, path, 0.0)
     if not spacing:
         warnings.warn(f"{folder}: slice spacing unknown; using 1 mm", stacklevel=4)
     return items, float(spacing or 1.0)

@@ -6,6 +6,7 @@ voxel sizes (:attr:`NiftiImage.spacing_mm`).
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -58,12 +59,21 @@ def read_nifti(path: PathLike, *, allow_nonfinite: bool = False) -> NiftiImage:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     try:
-        image = nib.load(path)
+        image = _load(path)
         array = np.asarray(image.get_fdata(dtype=np.float32))
+    except I2IDataError:
+        raise
     except Exception as exc:
         raise I2IDataError(f"{path} could not be read as NIfTI ({type(exc).__name__}: {exc}); "
                            "the file is truncated, corrupt or not NIfTI - download or export "
                            "it again") from exc
+    affine = np.asarray(image.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise I2IDataError(
+            f"{path} has a voxel-to-mm affine that is not finite or not invertible "
+            f"({np.round(affine[:3], 4).tolist()}): its header (pixdim, qform or sform) is "
+            "damaged, and spacings and positions read from it would be wrong - export the "
+            "file again")
     if not allow_nonfinite:
         n_nan, n_inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
         if n_nan or n_inf:
@@ -71,7 +81,42 @@ def read_nifti(path: PathLike, *, allow_nonfinite: bool = False) -> NiftiImage:
                 f"{path} contains {n_nan} NaN and {n_inf} Inf voxels. Replace them (e.g. "
                 "np.nan_to_num(array, nan=background)) or read with allow_nonfinite=True "
                 "and mask them yourself")
-    return NiftiImage(array, np.asarray(image.affine, dtype=np.float64))
+    return NiftiImage(array, affine)
+
+
+# Header sizes of NIfTI-1 and NIfTI-2, the first four bytes of a file in either byte order.
+_HEADER_CLASSES = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+
+
+def _load(path: Path):
+    """The image of a .nii/.nii.gz file whose size matches its header exactly.
+
+    A .nii.gz is decompressed whole, so that gzip's CRC-32 checks every byte (nibabel
+    alone reads only up to the last voxel it needs and never reaches the checksum: a
+    damaged archive could give wrong voxels without an error). The data must then be
+    exactly as long as the header's dimensions and datatype say: pixel data left over
+    or missing means a damaged dim, datatype or vox_offset. Other formats nibabel
+    knows go to ``nib.load`` unchecked.
+    """
+    name = path.name.lower()
+    if not name.endswith((".nii", ".nii.gz")):
+        return nib.load(path)
+    data = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
+    size = next((n for order in "<>" for n in np.frombuffer(data[:4], f"{order}i4")
+                 if n in _HEADER_CLASSES), None) if len(data) >= 4 else None
+    if size is None:
+        raise I2IDataError(f"{path} is not a NIfTI file (its first bytes are not a NIfTI-1 or "
+                           "NIfTI-2 header size); check the file, or download/export it again")
+    image = _HEADER_CLASSES[size].from_bytes(data)
+    proxy = image.dataobj
+    expected = int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * proxy.dtype.itemsize
+    if len(data) != expected:
+        raise I2IDataError(
+            f"{path} holds {len(data)} bytes{' (uncompressed)' if name.endswith('.gz') else ''}, "
+            f"but its header declares {expected}: {proxy.shape} voxels of "
+            f"{proxy.dtype} from byte {int(proxy.offset)}. The file is truncated or its "
+            "header (dim, datatype, vox_offset) is damaged - download or export it again")
+    return image
 
 
 def write_nifti(path: PathLike, array: np.ndarray, affine: np.ndarray | None = None, *,
