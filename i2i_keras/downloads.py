@@ -61,6 +61,9 @@ class RemoteFile:
         size_bytes: expected size, None if unknown.
         part: the selectable part it belongs to (``--parts``).
         hash_source: where the pinned hash comes from.
+        hash_sources: how many independent public sources quote that hash (nothing here
+            reaches the server to check it: 1 means single-source, see ``single_source``).
+        hash_caveat: a known doubt about the hash, shown with it and when it refuses a file.
     """
 
     name: str
@@ -69,6 +72,13 @@ class RemoteFile:
     size_bytes: int | None
     part: str
     hash_source: str
+    hash_sources: int = 1
+    hash_caveat: str = ""
+
+    @property
+    def single_source(self) -> bool:
+        """True when only one public source quotes ``known_hash``."""
+        return self.hash_sources < 2
 
 
 @dataclass(frozen=True)
@@ -103,25 +113,49 @@ class DatasetInfo:
 # --------------------------------------------------------------------------------------
 
 _LODOPAB_URL = "https://zenodo.org/records/3384092/files/{}?download=1"
-_LODOPAB_HASHES = (
-    "MD5 as listed by Zenodo for record 3384092, recorded in a public LoDoPaB loader "
-    "(_FILE_INFOS, a torch LoDoPaBDataset); the test and observation-validation MD5s and "
-    "all sizes are confirmed by independent download scripts")
+# Every MD5 is Zenodo's (its record API, /api/records/3384092, field "checksum") as quoted by
+# public code; this project cannot reach Zenodo to check. Sources found (2026-12):
+#   [L] a torch LoDoPaBDataset loader: _FILE_INFOS, the MD5 of all nine files;
+#   [C] a LoDoPaB test-sample converter: size and MD5 of both test archives (it reads their
+#       members by byte range and checks their CRC-32s);
+#   [A] a range-download script: size and MD5 of observation_validation.zip, compared at
+#       run time with the checksum field of Zenodo's API record;
+#   [S] a download script: the sizes of all six archives.
+_LODOPAB_L = ("MD5 of Zenodo record 3384092 as quoted by a public torch LoDoPaBDataset loader "
+              "(_FILE_INFOS)")
+_LODOPAB_C = ("; the same MD5 and size pinned by a public LoDoPaB test-sample converter that "
+              "reads the archive's members by byte range")
+_LODOPAB_A = ("; the same MD5 and size checked at run time against the checksum field of "
+              "Zenodo's API record by a public range-download script")
+_LODOPAB_TRAIN_IDS_CAVEAT = (
+    "disputed: the only source also gives this exact MD5 to another data set's file "
+    "(apple_defect_partial.csv of the AppleCT data, Zenodo record 4212301, in the same "
+    "author's AppleCTDataset loader), so one of the two is a copy-paste error and no second "
+    "source settles which. If it is refused twice, the pinned MD5 is the likely culprit: "
+    "download the train part with --no-verify, compare `md5sum` of its three files with "
+    "the checksums Zenodo lists (https://zenodo.org/api/records/3384092, files -> "
+    "checksum), and report the difference")
 _LODOPAB_FILES = tuple(
-    RemoteFile(name, _LODOPAB_URL.format(name), f"md5:{md5}", size, part, _LODOPAB_HASHES)
-    for name, md5, size, part in [
-        ("patient_ids_rand_train.csv", "4fee01b076920f85fc92e0de774dc277", None, "train"),
-        ("ground_truth_train.zip", "f06829ccf2b9bb817abd093ce490b2c7", 15940074239, "train"),
-        ("observation_train.zip", "c4fde721ac5862469812de49f98fb0a3", 29938738627, "train"),
+    RemoteFile(name, _LODOPAB_URL.format(name), f"md5:{md5}", size, part,
+               _LODOPAB_L + extra, 1 + bool(extra), caveat)
+    for name, md5, size, part, extra, caveat in [
+        ("patient_ids_rand_train.csv", "4fee01b076920f85fc92e0de774dc277", None, "train", "",
+         _LODOPAB_TRAIN_IDS_CAVEAT),
+        ("ground_truth_train.zip", "f06829ccf2b9bb817abd093ce490b2c7", 15940074239, "train",
+         "", ""),
+        ("observation_train.zip", "c4fde721ac5862469812de49f98fb0a3", 29938738627, "train",
+         "", ""),
         ("patient_ids_rand_validation.csv", "a387e619074f49573ae376c60a948db4", None,
-         "validation"),
+         "validation", "", ""),
         ("ground_truth_validation.zip", "666c36f403734842f14ca8811a63b8f7", 1567086812,
-         "validation"),
+         "validation", "", ""),
         ("observation_validation.zip", "3cff406e09c59774912655eb7a72cfcf", 2944573582,
-         "validation"),
-        ("patient_ids_rand_test.csv", "e86068312ad8a039e03f7f929352f7fd", None, "test"),
-        ("ground_truth_test.zip", "ecc655767fbe3d40908ca823921f4c7f", 1582139537, "test"),
-        ("observation_test.zip", "9ae6b053bb1faa94d573311af8ec67b2", 2996574366, "test"),
+         "validation", _LODOPAB_A, ""),
+        ("patient_ids_rand_test.csv", "e86068312ad8a039e03f7f929352f7fd", None, "test", "", ""),
+        ("ground_truth_test.zip", "ecc655767fbe3d40908ca823921f4c7f", 1582139537, "test",
+         _LODOPAB_C, ""),
+        ("observation_test.zip", "9ae6b053bb1faa94d573311af8ec67b2", 2996574366, "test",
+         _LODOPAB_C, ""),
     ]
 )
 
@@ -352,18 +386,28 @@ def download(dataset: str | DatasetInfo, dest: str | Path | None = None, *,
             "will not be detected")
     folder.mkdir(parents=True, exist_ok=True)
     for remote in files:
+        again = " ".join(["python data_scripts/download.py", info.name, "--parts", remote.part,
+                          *(["--dest", str(folder)] if dest else []),
+                          *(["--mirror", mirror] if mirror else [])])
         url = f"{mirror.rstrip('/')}/{remote.name}" if mirror else remote.url
         downloader = ResumableDownloader(folder / f"{remote.name}.part", progressbar, log=log)
         try:
             pooch.retrieve(url, remote.known_hash if verify else None, fname=remote.name,
                            path=folder, downloader=downloader,
                            processor=_extractor(remote.name) if extract else None)
-        except ValueError as exc:  # pooch: hash mismatch (the file has been deleted)
+        except ValueError as exc:  # pooch: hash mismatch (the download has been deleted)
+            # A copy already on disk was fetched again only because it did not match
+            # either: remove it too, so no loader reads an unverified file.
+            (folder / remote.name).unlink(missing_ok=True)
+            sources = ("a single public source" if remote.single_source else
+                       f"{remote.hash_sources} independent public sources")
             raise DownloadError(
                 f"refused {remote.name}: it does not match the pinned hash {remote.known_hash} "
-                f"and was deleted ({exc}). The transfer may have been corrupted - run again; "
-                "if it persists the server's file changed and the registry hash (source: "
-                f"{remote.hash_source}) needs checking") from exc
+                f"and was deleted ({exc}). The transfer may have been corrupted; download it "
+                f"again with:\n  {again}\nIf it is refused again, the server's file changed "
+                f"or the registry's hash is wrong (it comes from {sources}: "
+                f"{remote.hash_source}"
+                f"{'; ' + remote.hash_caveat if remote.hash_caveat else ''})") from exc
         log(f"  {remote.name}: ok")
     return folder
 
@@ -376,9 +420,15 @@ def _list(info: DatasetInfo, log: Callable[[str], None]) -> None:
     log(f"{info.title}\n  Licence: {info.licence}\n  default parts: "
         f"{' '.join(info.default_parts)}")
     for f in info.files:
-        log(f"  [{f.part}] {f.name}  {_size(f.size_bytes)}  {f.known_hash or 'NO HASH'}")
+        checked = ("" if f.known_hash is None else " (single source)" if f.single_source
+                   else f" ({f.hash_sources} sources)")
+        log(f"  [{f.part}] {f.name}  {_size(f.size_bytes)}  {f.known_hash or 'NO HASH'}"
+            f"{checked}{'  ' + f.hash_caveat.split(':')[0].upper() if f.hash_caveat else ''}")
     for source in dict.fromkeys(f.hash_source for f in info.files):
         log(f"  hash source: {source}")
+    for f in info.files:
+        if f.hash_caveat:
+            log(f"  {f.name}: {f.hash_caveat}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -150,14 +150,42 @@ def test_download_verifies_extracts_and_loaders_read_it(server, fake_lodopab_tes
 
 
 def test_hash_mismatch_is_refused_and_file_deleted(server, fake_lodopab_test, tmp_path, capsys):
-    """The real registry, pointed at the fakes: their hashes cannot match."""
+    """The real registry, pointed at the fakes: their hashes cannot match. The refusal names
+    the file, gives the command that downloads it again (same part, folder and mirror) and
+    says how many sources the pinned hash has."""
     server.files.update(fake_lodopab_test)
+    dest = tmp_path / "dest"
     with pytest.raises(DownloadError, match=r"refused patient_ids_rand_test\.csv: it does not "
-                                            r"match the pinned hash md5:e86068"):
-        downloads.download("lodopab", tmp_path / "dest", parts=["test"], mirror=server.url,
+                                            r"match the pinned hash md5:e86068") as refused:
+        downloads.download("lodopab", dest, parts=["test"], mirror=server.url,
                            progressbar=False)
+    message = str(refused.value)
+    assert (f"\n  python data_scripts/download.py lodopab --parts test --dest {dest} --mirror "
+            f"{server.url}\n") in message
+    assert "a single public source" in message  # the test CSV's MD5 has one source
     assert "Licence: CC BY 4.0" in capsys.readouterr().out  # printed before downloading
-    assert not any((tmp_path / "dest").iterdir())  # neither the file nor a .part is left
+    assert not any(dest.iterdir())  # neither the file nor a .part is left
+
+
+def test_a_wrong_local_file_is_fetched_again_or_refused_by_name(server, tmp_path):
+    """A file on disk that does not match its hash (damaged after download) is fetched again;
+    if the server's copy does not match either, the refusal names the file and the command.
+    A registry hash that is wrong fails the same way: nothing is accepted unverified."""
+    good, bad = b"100\n100\n101\n", b"100\n100\n10"
+    server.files["patient_ids_rand_test.csv"] = good
+    info = fake_info({"patient_ids_rand_test.csv": good}, server.url)
+    (tmp_path / "patient_ids_rand_test.csv").write_bytes(bad)  # truncated on disk
+    downloads.download(info, tmp_path, progressbar=False)
+    assert (tmp_path / "patient_ids_rand_test.csv").read_bytes() == good
+    wrong = DatasetInfo(**{**vars(info), "files": (RemoteFile(
+        "patient_ids_rand_test.csv", f"{server.url}/patient_ids_rand_test.csv", md5(bad), None,
+        "test", "a source that copied the wrong file's MD5", 1, "disputed: test"),)})
+    with pytest.raises(DownloadError, match=r"refused patient_ids_rand_test\.csv.*\n  python "
+                                            r"data_scripts/download\.py lodopab --parts test "
+                                            r"--dest .*\n.*a single public source: a source "
+                                            r"that copied the wrong file's MD5; disputed: test"):
+        downloads.download(wrong, tmp_path, progressbar=False)
+    assert not (tmp_path / "patient_ids_rand_test.csv").exists()
 
 
 def test_interrupted_download_is_reported_then_resumed(server, fake_lodopab_test, tmp_path):
@@ -230,6 +258,25 @@ def test_registry_pins_a_hash_and_a_licence_for_every_file():
     assert "7260705" in downloads.DATASETS["synthrad2023"].homepage
 
 
+def test_lodopab_hashes_say_how_many_sources_quote_them():
+    """Nothing here reaches Zenodo, so every LoDoPaB MD5 is as good as the public code that
+    quotes it (downloads.py lists them). Two sources agree on the test archives and
+    observation_validation.zip; the rest have one; the train ids' MD5 is disputed: its only
+    source gives the same MD5 to the AppleCT data set's apple_defect_partial.csv."""
+    files = {f.name: f for f in downloads.DATASETS["lodopab"].files}
+    confirmed = {name for name, f in files.items() if not f.single_source}
+    assert confirmed == {"ground_truth_test.zip", "observation_test.zip",
+                         "observation_validation.zip"}
+    disputed = {name for name, f in files.items() if f.hash_caveat}
+    assert disputed == {"patient_ids_rand_train.csv"}
+    assert files["patient_ids_rand_train.csv"].known_hash == \
+        "md5:4fee01b076920f85fc92e0de774dc277"
+    assert "apple_defect_partial.csv" in files["patient_ids_rand_train.csv"].hash_caveat
+    assert len({f.known_hash for f in files.values()}) == len(files)  # no copy-paste inside
+    for info in downloads.DATASETS.values():  # IXI (TorchIO/MONAI) and SynthRAD: one source
+        assert all(f.hash_sources >= 1 for f in info.files)
+
+
 # --- command line ------------------------------------------------------------------------
 
 def test_cli_synthrad_from_a_mirror_then_loaders(server, tmp_path, capsys):
@@ -267,3 +314,5 @@ def test_data_scripts_download_is_a_thin_cli(monkeypatch, capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "observation_test.zip" in out and "hash source" in out
+    assert "md5:9ae6b053bb1faa94d573311af8ec67b2 (2 sources)" in out
+    assert "md5:4fee01b076920f85fc92e0de774dc277 (single source)  DISPUTED" in out
