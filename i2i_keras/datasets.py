@@ -195,9 +195,17 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     ``patch_size``, a random square crop. Yields ((B, h, w, Cx), (B, h, w, Cy)) float32.
     Training sets (shuffle=True) drop the last incomplete batch.
 
+    ``seed`` fixes the order and the augmentation of every pass over the data, through
+    stateless random ops (see :func:`set_epoch`): two data sets made alike give the same
+    batches, in any process.
+
     >>> ds = paired_dataset(np.zeros((10, 64, 64), "f4"), np.zeros((10, 64, 64), "f4"), 4)
     >>> [tuple(t.shape) for t in next(iter(ds))]
     [(4, 64, 64, 1), (4, 64, 64, 1)]
+    >>> x = np.arange(6, dtype="f4")[:, None, None] * np.ones((1, 8, 8), "f4")
+    >>> first = [int(a[0, 0, 0, 0]) for a, _ in paired_dataset(x, x, 1, augment=True, seed=3)]
+    >>> first == [int(a[0, 0, 0, 0]) for a, _ in paired_dataset(x, x, 1, augment=True, seed=3)]
+    True
     """
     import tensorflow as tf
 
@@ -205,35 +213,118 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     n, h, w, cx = x.shape
     if patch_size is not None and not (0 < patch_size <= min(h, w)):
         raise ValueError(f"patch_size {patch_size} must be between 1 and the image size {h}x{w}")
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    if augment:
-        out_hw = (patch_size, patch_size) if patch_size else (h, w)
-        move = _augment_fn(out_hw, cx + y.shape[-1], flip, max_shift, bool(patch_size))
-
-        def transform(a, b):
-            pair = move(tf.concat([a, b], axis=-1))  # one random draw moves both images
-            return pair[..., :cx], pair[..., cx:]
-
-        ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     drop = shuffle if drop_remainder is None else drop_remainder
-    return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+    if not (shuffle or augment):  # e.g. a validation set: the images in their order
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+
+    epoch = _EpochOverride()
+    out_hw = (patch_size, patch_size) if patch_size else (h, w)
+    move = _augment_fn(out_hw, cx + y.shape[-1], flip, max_shift, bool(patch_size))
+    x, y = tf.constant(x), tf.constant(y)
+
+    def pair(pass_key, i):
+        a, b = tf.gather(x, i), tf.gather(y, i)
+        if augment:  # one random draw moves both images
+            moved = move(tf.concat([a, b], axis=-1), _seed(seed, pass_key, 1, i))
+            a, b = moved[..., :cx], moved[..., cx:]
+        return a, b
+
+    ds = _passes([n], seed, shuffle, epoch).map(pair, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
+    ds.i2i_epoch = epoch
+    return ds
+
+
+class _EpochOverride:
+    """The epoch a data set's next pass should be (-1: none set; see :func:`set_epoch`)."""
+
+    def __init__(self):
+        import tensorflow as tf
+
+        with tf.init_scope():  # an eager variable, even when made inside a tf.function
+            self.variable = tf.Variable(-1, dtype=tf.int64, trainable=False, name="epoch")
+
+
+def set_epoch(dataset, epoch: int | None) -> None:
+    """Make the next pass over ``dataset`` (made by :func:`paired_dataset` or
+    :func:`unpaired_dataset`) the pass of epoch ``epoch``: its order and augmentation
+    then depend on the data set's seed and ``epoch`` alone, so a training run resumed at
+    epoch 7 in a new process sees the batches an uninterrupted run saw in its epoch 7
+    (:class:`i2i_keras.training.BackupAndRestore` calls this at each epoch's start).
+    ``None`` returns to the default: every pass (every ``iter``) draws a new key for
+    its order and augmentation, from a sequence that the seed (and
+    ``keras.utils.set_random_seed``) fixes.
+
+    >>> x = np.arange(8, dtype="f4")[:, None, None] * np.ones((1, 4, 4), "f4")
+    >>> ds = paired_dataset(x, x, 8, seed=0)
+    >>> set_epoch(ds, 3)
+    >>> order = [int(v) for v in next(iter(ds))[0][:, 0, 0, 0]]
+    >>> order == [int(v) for v in next(iter(ds))[0][:, 0, 0, 0]], sorted(order) == list(range(8))
+    (True, True)
+    """
+    override = getattr(dataset, "i2i_epoch", None)
+    if override is None:
+        raise TypeError("set_epoch needs a data set made by i2i_keras.datasets.paired_dataset "
+                        "or unpaired_dataset (shuffled or augmented), as it returned it: "
+                        f"got {type(dataset).__name__}")
+    override.variable.assign(-1 if epoch is None else int(epoch))
+
+
+def _seed(seed: int, pass_key, *path):
+    """A stateless-random seed (shape (2,), int64) for one use within one pass: the data
+    set's ``seed`` and the pass's key, then each number of ``path`` folded in (which
+    draw, which image), so no two uses share a seed."""
+    import tensorflow as tf
+
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(pass_key, tf.int64)])
+    for value in path:
+        key = tf.random.experimental.stateless_fold_in(key, tf.cast(value, tf.int64))
+    return key
+
+
+def _passes(sizes: list[int], seed: int, shuffle: bool, epoch: _EpochOverride):
+    """The indices of each pass over stacks of ``sizes`` images: (pass_key, i_0, i_1, ...)
+    for min(sizes) elements, each stack in its own order drawn from (seed, pass_key).
+
+    The pass key is the epoch set by :func:`set_epoch` or, by default, a new value at
+    every pass from ``tf.data.Dataset.random`` (drawn when the iterator is made, so
+    iterators made and dropped unused, as ``fit`` does, keep the sequence fixed)."""
+    import tensorflow as tf
+
+    n = min(sizes)
+
+    def one_pass(drawn):
+        set_by_user = epoch.variable.read_value()
+        pass_key = tf.where(set_by_user >= 0, set_by_user, drawn)
+        orders = []
+        for k, size in enumerate(sizes):
+            order = tf.range(size, dtype=tf.int64)
+            if shuffle:
+                order = tf.random.experimental.stateless_shuffle(order, _seed(seed, pass_key,
+                                                                              0, k))
+            orders.append(order[:n])
+        return tf.data.Dataset.from_tensor_slices((tf.fill([n], pass_key), *orders))
+
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+    return keys.flat_map(one_pass).apply(tf.data.experimental.assert_cardinality(n))
 
 
 def _augment_fn(out_hw: tuple[int, int], channels: int, flip: bool, max_shift: int,
                 patch: bool):
-    """The augmentation of one image (H, W, C): random flip, shift, crop."""
+    """The augmentation of one image (H, W, C) with a stateless seed (shape (2,)): random
+    flip, shift, crop; the same seed gives the same transform."""
     import tensorflow as tf
 
-    def transform(image):
+    def transform(image, seed):
+        flip_seed, crop_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         if flip:
-            image = tf.image.random_flip_left_right(image)
+            image = tf.image.stateless_random_flip_left_right(image, flip_seed)
         if max_shift:
             s = int(max_shift)
             image = tf.pad(image, [[s, s], [s, s], [0, 0]], mode="REFLECT")
         if max_shift or patch:
-            image = tf.image.random_crop(image, out_hw + (channels,))
+            image = tf.image.stateless_random_crop(image, out_hw + (channels,), crop_seed)
         return image
 
     return transform
@@ -247,7 +338,8 @@ def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int = 1, augment:
     (e.g. MR of some patients, CT of others); N and M may differ. Each epoch shuffles
     both stacks on their own and zips them, so it lasts min(N, M) // batch_size steps
     and no pair is ever fixed. augment: random flip and shift of up to ``max_shift``
-    pixels, drawn separately for a and b.
+    pixels, drawn separately for a and b. ``seed`` fixes orders and augmentation as in
+    :func:`paired_dataset` (stateless random ops; see :func:`set_epoch`).
 
     >>> ds = unpaired_dataset(np.zeros((10, 32, 32), "f4"), np.ones((7, 32, 32), "f4"), 2)
     >>> [tuple(t.shape) for t in next(iter(ds))], len(list(ds))
@@ -261,16 +353,22 @@ def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int = 1, augment:
         raise I2IDataError(f"a and b images must have the same size, got "
                            f"{stacks[0].shape[1:3]} and {stacks[1].shape[1:3]}; resample one "
                            "domain to the other's grid first")
-    parts = []
-    for i, v in enumerate(stacks):
-        ds = tf.data.Dataset.from_tensor_slices(v).shuffle(len(v), seed=seed + i,
-                                                          reshuffle_each_iteration=True)
-        if augment:
-            ds = ds.map(_augment_fn(v.shape[1:3], v.shape[3], flip, max_shift, False),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-        parts.append(ds)
-    ds = tf.data.Dataset.zip(tuple(parts))
-    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    moves = [_augment_fn(v.shape[1:3], v.shape[3], flip, max_shift, False) for v in stacks]
+    epoch = _EpochOverride()
+    a, b = (tf.constant(v) for v in stacks)
+
+    def draw(pass_key, i, j):
+        images = [tf.gather(a, i), tf.gather(b, j)]
+        if augment:  # drawn separately for a and b
+            images = [move(image, _seed(seed, pass_key, 1 + k, index))
+                      for k, (move, image, index) in enumerate(zip(moves, images, (i, j)))]
+        return tuple(images)
+
+    ds = _passes([len(v) for v in stacks], seed, True, epoch)
+    ds = ds.map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    ds.i2i_epoch = epoch
+    return ds
 
 
 def misalign(images: np.ndarray, shift_px: float = 0.0, rotation_deg: float = 0.0,

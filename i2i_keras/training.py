@@ -42,12 +42,16 @@ Example
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 import sys
 import time
 import types
 import warnings
+from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 from . import backend_steps, losses
@@ -656,21 +660,286 @@ class Supervised(Trainer):
         self.optimizer.build(self.network.trainable_variables)
 
 
-class NaNGuard(keras.callbacks.Callback):
-    """Stop training at the first NaN or Inf loss, saying which and what to try.
+def state_variables(model: keras.Model) -> list:
+    """Every variable a trainer's training step changes, each once: the networks'
+    weights and statistics, a CycleGAN's ImagePool images, the random generators'
+    states (``model.variables``), and its optimizers' moments, step counts and learning
+    rates (both optimizers of a GAN). What :class:`BackupAndRestore` saves and
+    :class:`NaNGuard` rolls back.
 
-    Keras' TerminateOnNaN stops too, but silently about the cause; a student needs
-    to know that a diverged GAN usually wants a lower learning rate or lsgan.
+    >>> from i2i_keras import models
+    >>> net = Supervised(models.unet((16, 16, 1), depth=1, base_filters=4))
+    >>> net.compile(keras.optimizers.Adam(1e-3))
+    >>> net.optimizer.build(net.trainable_variables)
+    >>> len(state_variables(net)) == len(net.variables) + len(net.optimizer.variables)
+    True
+    """
+    optimizer = getattr(model, "optimizer", None)
+    found, seen = [], set()
+    for v in [*model.variables, *(optimizer.variables if optimizer is not None else [])]:
+        if id(v) not in seen:
+            seen.add(id(v))
+            found.append(v)
+    return found
+
+
+def _sync(model: keras.Model) -> None:
+    """On JAX, ``fit`` keeps the newest weights outside the variables during an epoch:
+    put them back (``fit`` then reads the variables again before its next step)."""
+    if hasattr(model, "jax_state_sync"):
+        model.jax_state_sync()
+
+
+def _build_optimizers(model: keras.Model) -> None:
+    """Create the optimizers' variables (moments, step count) if no step made them yet."""
+    if getattr(model, "optimizer", None) is not None and not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+
+
+class BackupAndRestore(keras.callbacks.Callback):
+    """Resume a ``fit`` that was killed (a dead kernel, a rebooted machine) from its last
+    completed epoch, as if it had never stopped.
+
+    Like ``keras.callbacks.BackupAndRestore``: at each epoch's end the training state is
+    saved in ``backup_dir``; run the same ``fit`` again (same model, compile and fit
+    arguments, this callback) and it starts where the backup ends. The state here is
+    everything a trainer's step changes (:func:`state_variables`): the weights, *both*
+    optimizers of a GAN (their moments, and their step counts, which are where a
+    :class:`LinearDecay` schedule stands), a CycleGAN's :class:`ImagePool` and the
+    random generators' states. With ``data=`` the training set (from
+    :func:`~i2i_keras.datasets.paired_dataset` or
+    :func:`~i2i_keras.datasets.unpaired_dataset`) draws each epoch's order and
+    augmentation from its seed and the epoch number
+    (:func:`~i2i_keras.datasets.set_epoch`), so the resumed epochs see the batches an
+    uninterrupted run would have seen: the same seed gives the same weights.
+
+    A kill at any moment, even while a backup is written, leaves the previous backup
+    whole: each is written to a new file (NumPy ``.npz``, no pickle) and then renamed
+    over the last. ``backup_dir``: a folder for this run alone; ``delete_when_done``:
+    remove it when ``fit`` ends (it is kept after a kill or an exception).
+
+    >>> import tempfile
+    >>> from i2i_keras import datasets, models
+    >>> x = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16)).astype("float32")
+    >>> train_ds = datasets.paired_dataset(x, x, 4, augment=True)  # (4, 16, 16, 1) pairs
+    >>> net = Supervised(models.unet((16, 16, 1), depth=1, base_filters=4))
+    >>> net.compile(keras.optimizers.Adam(1e-3))
+    >>> folder = tempfile.mkdtemp()
+    >>> backup = BackupAndRestore(folder, data=train_ds, delete_when_done=False)
+    >>> net.fit(train_ds, epochs=2, verbose=0, callbacks=[backup]).epoch
+    [0, 1]
+    >>> # Had the kernel died in epoch 3, the same fit again runs epochs 3 and 4 only:
+    >>> again = net.fit(train_ds, epochs=4, verbose=0, callbacks=[backup])  # doctest: +ELLIPSIS
+    BackupAndRestore: resuming after epoch 2 from ...
+    >>> again.epoch
+    [2, 3]
+    >>> import shutil; shutil.rmtree(folder)
     """
 
+    def __init__(self, backup_dir, data=None, delete_when_done: bool = True):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+        self.data = data
+        self.delete_when_done = delete_when_done
+
+    def on_train_begin(self, logs=None):
+        latest = self.backup_dir / "latest.json"
+        if not latest.exists():
+            return
+        done = json.loads(latest.read_text())
+        _build_optimizers(self.model)
+        variables = state_variables(self.model)
+        with np.load(self.backup_dir / done["file"]) as saved:  # allow_pickle=False
+            values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
+            paths = saved["paths"]
+        shapes = [tuple(v.shape) for v in variables]
+        if shapes != [value.shape for value in values]:
+            raise ValueError(f"the backup in {self.backup_dir} holds {len(values)} variables "
+                             f"({', '.join(paths[:3])}...), not this model's {len(variables)} "
+                             f"of these shapes: it was made by another model; delete the "
+                             "folder or give this run a folder of its own")
+        for variable, value in zip(variables, values):
+            variable.assign(value)
+        # Where fit starts: keras.callbacks.BackupAndRestore sets the same attribute.
+        self.model._initial_epoch = done["epoch"]
+        print(f"BackupAndRestore: resuming after epoch {done['epoch']} from {self.backup_dir}")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.data is not None:
+            from . import datasets
+
+            datasets.set_epoch(self.data, epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        _sync(self.model)
+        variables = state_variables(self.model)
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{epoch + 1}.npz"
+        arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+        arrays["paths"] = np.array([v.path for v in variables])  # for messages only
+        partial = self.backup_dir / f"{name}.partial"
+        with open(partial, "wb") as f:
+            np.savez(f, **arrays)
+        partial.replace(self.backup_dir / name)  # a rename: whole or not at all
+        latest = self.backup_dir / "latest.json.partial"
+        latest.write_text(json.dumps({"epoch": epoch + 1, "file": name}))
+        latest.replace(self.backup_dir / "latest.json")
+        for old in self.backup_dir.glob("epoch-*.npz*"):  # older backups, stray partials
+            if old.name != name:
+                old.unlink()
+
+    def on_train_end(self, logs=None):
+        if self.data is not None:
+            from . import datasets
+
+            datasets.set_epoch(self.data, None)
+        if self.delete_when_done and self.backup_dir.exists():
+            shutil.rmtree(self.backup_dir)
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class ScaledSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A learning-rate schedule times ``factor``: how :class:`NaNGuard` halves a rate
+    that follows a schedule (e.g. :class:`LinearDecay`).
+
+    >>> half = ScaledSchedule(LinearDecay(2e-4, total_steps=100), 0.5)
+    >>> [round(float(half(step)), 6) for step in (0, 50)]
+    [0.0001, 5e-05]
+    """
+
+    def __init__(self, schedule, factor: float):
+        self.schedule, self.factor = schedule, float(factor)
+
+    def __call__(self, step):
+        return self.factor * self.schedule(step)
+
+    def get_config(self):
+        return {"schedule": keras.optimizers.schedules.serialize(self.schedule),
+                "factor": self.factor}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.optimizers.schedules.deserialize(config["schedule"]), config["factor"])
+
+
+def _halve_learning_rate(optimizer) -> tuple[float, bool]:
+    """Halve ``optimizer``'s learning rate. Returns the new rate and whether it follows a
+    schedule (the compiled step must then be traced again to see the new one)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
+    rate = inner.get_config()["learning_rate"]
+    if isinstance(rate, dict):  # a schedule, serialised
+        inner.learning_rate = ScaledSchedule(keras.optimizers.schedules.deserialize(rate), 0.5)
+        return float(inner.learning_rate), True
+    inner.learning_rate = 0.5 * float(rate)
+    return 0.5 * float(rate), False
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Catch a NaN or Inf loss: roll back, halve the learning rate and go on; if it comes
+    back, stop and say why.
+
+    A diverged step writes NaN into the weights and the optimizer's moments, so going
+    on is useless and the last good state is needed. The guard keeps one (all of
+    :func:`state_variables`, in memory) at the start, at each epoch's end, or every
+    ``every`` batches, whenever every value in it is finite. At the first non-finite
+    loss (a logged value with "loss" in its name) it restores that state, halves every
+    optimizer's learning rate and goes on; after ``retries`` such halvings, the next
+    one restores the state again and stops training. Each message names the likely
+    cause: float16 overflow (a float16 dtype policy), a learning rate too high (the
+    loss grew before it failed) or an input batch with NaN/Inf (it was steady).
+    ``rollback=False`` stops at the first non-finite loss, as Keras' TerminateOnNaN
+    does, but with the cause. Rollback costs a copy of the weights and optimizer state
+    per snapshot (three times the weights' size with Adam).
+
+    >>> callbacks = [NaNGuard()]               # roll back once, then stop
+    >>> callbacks = [NaNGuard(every=100)]      # a snapshot every 100 batches
+    """
+
+    def __init__(self, rollback: bool = True, every: int | None = None, retries: int = 1):
+        super().__init__()
+        self.rollback, self.every, self.retries = rollback, every, int(retries)
+
+    def on_train_begin(self, logs=None):
+        self.epoch, self.batches, self.halvings = 0, 0, 0
+        self.seen: dict[str, list[float]] = {}  # finite values of each loss, in order
+        self.good = self.good_when = None
+        if self.rollback:
+            _build_optimizers(self.model)
+            self._keep("the start of training")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
     def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
         for name, value in (logs or {}).items():
-            if "loss" in name and not ops.isfinite(value):
-                print(f"\nNaNGuard: {name} became {float(value)} at batch {batch}; training "
-                      "stopped. Try a lower learning rate, gan_loss='lsgan', or check the "
-                      "inputs for NaN/Inf.")
-                self.model.stop_training = True
-                return
+            if "loss" not in name:
+                continue
+            value = float(ops.convert_to_numpy(value))
+            if not np.isfinite(value):
+                return self._failed(f"{name} became {value}", name, batch)
+            self.seen.setdefault(name, []).append(value)
+        if self.rollback and self.every and self.batches % self.every == 0:
+            self._keep(f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.rollback and not self.every and not self.model.stop_training:
+            self._keep(f"the end of epoch {epoch + 1}")
+
+    def _keep(self, when: str) -> None:
+        """Keep the current state as the last good one, if all of it is finite."""
+        _sync(self.model)
+        values = [np.array(v.numpy()) for v in state_variables(self.model)]
+        if all(np.isfinite(value).all() for value in values):
+            self.good, self.good_when = values, when
+        else:  # a step left NaN/Inf in the weights before any loss showed it
+            self._failed("a weight became NaN/Inf", None, None)
+
+    def likely_cause(self, name: str | None) -> str:
+        """The most likely reason for the non-finite ``name``, with what to try."""
+        policies = {keras.mixed_precision.global_policy().compute_dtype,
+                    self.model.compute_dtype}
+        if "float16" in policies:
+            return ("float16 overflow: under a float16 policy a value beyond 65504 becomes "
+                    "Inf; lower the learning rate, or train in float32 or mixed_bfloat16")
+        values = self.seen.get(name, [])
+        if values and values[-1] > 4.0 * min(values):
+            return (f"learning rate too high: {name} grew from {min(values):.3g} to "
+                    f"{values[-1]:.3g} before it failed; lower the learning rate (GANs: "
+                    "or gan_loss='lsgan')")
+        steady = f" was steady ({values[-1]:.3g}) and" if values else ""
+        return (f"bad input: the loss{steady} failed in one step, as a batch with NaN/Inf "
+                "values makes it; check the data with np.isfinite (or, if it is clean, "
+                "lower the learning rate)")
+
+    def _failed(self, what: str, name: str | None, batch: int | None) -> None:
+        where = f"epoch {self.epoch + 1}" + ("" if batch is None else f", batch {batch + 1}")
+        cause = self.likely_cause(name)
+        if not self.rollback or self.good is None:
+            print(f"\nNaNGuard: {what} at {where}; training stopped. Likely cause: {cause}.")
+            self.model.stop_training = True
+            return
+        _sync(self.model)
+        for variable, value in zip(state_variables(self.model), self.good):
+            variable.assign(value)
+        self.model.reset_metrics()  # the epoch's running means hold the NaN too
+        if self.halvings >= self.retries:
+            print(f"\nNaNGuard: {what} at {where}, again after halving the learning rate; "
+                  f"restored the weights of {self.good_when}; training stopped. Likely "
+                  f"cause: {cause}.")
+            self.model.stop_training = True
+            return
+        self.halvings += 1
+        optimizer = self.model.optimizer
+        halved = [_halve_learning_rate(opt) for opt in getattr(optimizer, "optimizers",
+                                                                [optimizer])]
+        rates = ", ".join(f"{rate:.3g}" for rate, _ in halved)
+        scheduled = any(scheduled for _, scheduled in halved)
+        if scheduled:  # the compiled step read the old schedule when it was traced
+            self.model.make_train_function(force=True)
+        print(f"\nNaNGuard: {what} at {where}; restored the weights of {self.good_when}, "
+              f"halved the learning rate (now {rates}{', half its schedule' * scheduled}) "
+              f"and going on. Likely cause: {cause}.")
 
 
 class TimeBudget(keras.callbacks.Callback):
