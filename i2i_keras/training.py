@@ -714,7 +714,7 @@ class BackupAndRestore(keras.callbacks.Callback):
     uninterrupted run would have seen: the same seed gives the same weights.
 
     A kill at any moment, even while a backup is written, leaves the previous backup
-    whole: each is written to a new file (NumPy ``.npz``, no pickle) and then renamed
+    whole: each is written to a new file (NumPy ``.npz`` of plain arrays) and then renamed
     over the last. ``backup_dir``: a folder for this run alone; ``delete_when_done``:
     remove it when ``fit`` ends (it is kept after a kill or an exception).
 
@@ -749,7 +749,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         done = json.loads(latest.read_text())
         _build_optimizers(self.model)
         variables = state_variables(self.model)
-        with np.load(self.backup_dir / done["file"]) as saved:  # allow_pickle=False
+        with np.load(self.backup_dir / done["file"]) as saved:  # plain arrays only
             values = [saved[f"v{i}"] for i in range(len(saved.files) - 1)]
             paths = saved["paths"]
         shapes = [tuple(v.shape) for v in variables]

@@ -20,8 +20,8 @@ class I2IDataError(ValueError):
     """Input data that cannot be used as it is; the message says which file and why."""
 
 
-# Shown (and pickled) under its public address, ``i2i_keras.io.I2IDataError``, as before
-# ``io`` became a package.
+# Shown (and serialised between processes) under its public address,
+# ``i2i_keras.io.I2IDataError``, as before ``io`` became a package.
 I2IDataError.__module__ = "i2i_keras.io"
 
 
