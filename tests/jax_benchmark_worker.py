@@ -1,7 +1,9 @@
 """Run by tests/test_jax_benchmark.py with KERAS_BACKEND=jax and TensorFlow made
 unimportable, as on a GPU machine that has JAX but no TensorFlow: the JAX reference step
-of benchmarks/jax_trainer_speed.py and our trainers take the same first Adam step from
-the same weights. Prints one JSON line of findings."""
+of benchmarks/jax_trainer_speed.py and our trainers, from the same weights on the same
+batch, take the same SGD steps (so they compute the same losses and gradients, loss weights
+included), and a trainer with a loss weight 10 % off does not. Prints one JSON line of
+findings."""
 
 import json
 import sys
@@ -48,30 +50,63 @@ def _norm(kind):
 
 
 reference = types.SimpleNamespace(unet_generator=unet_generator, patchgan=patchgan)
-LR = 2e-4
-adam = lambda: keras.optimizers.Adam(LR, beta_1=0.5, epsilon=1e-12)  # noqa: E731
-found = {"has_gpu": hardware.has_gpu(), "policy": hardware.recommended_policy(gpu=False)}
-for kind in ("pix2pix", "cyclegan"):
-    ref = ReferenceJaxSteps(kind, 16, batch=2, optimizer=adam, reference=reference)
-    ours = OurJaxSteps(kind, 16, batch=2, precision="float32", optimizer=adam,
-                       reference=reference)
-    ours.x, ours.y = (np.asarray(v) for v in (ref.x, ref.y))  # the same batch
+LR, STEPS = 0.05, 3
+# Plain SGD: a step moves each weight by -LR x its gradient, so weights after a few steps
+# compare the gradients themselves, loss weights included (Adam's first step is
+# LR x sign(gradient) whatever the loss's scale or weighting, and stays close to it while
+# the gradients keep their signs). Our discriminator losses are half the reference's:
+# losses.adversarial_loss halves every discriminator loss, 0.5 (real + fake), where
+# reference_gan's pix2pix loss is (real + fake); and CycleGAN.compute_losses halves it once
+# more, 0.25 (real + fake), where reference_gan's CycleGAN (and the CycleGAN paper) halve
+# once. Under SGD a loss at half scale is a discriminator at half the rate, so the
+# reference's discriminators get LR / 2, and the two trajectories must then be the same
+# (this worker found the second halving: without it the discriminators moved 2x).
+LOSS_WEIGHTS = {"pix2pix": {"lambda_l1": 100.0}, "cyclegan": {"lambda_cycle": 10.0}}
+DISCRIMINATOR_SCALE = 0.5  # ours over the reference's, both trainers (see above)
+
+
+def sgd_rates(kind):
+    """The reference's optimizer factory: one SGD per network, generators first."""
+    n = 1 if kind == "pix2pix" else 2
+    rates = iter([LR] * n + [LR * DISCRIMINATOR_SCALE] * n)
+    return lambda: keras.optimizers.SGD(next(rates))
+
+
+def our_moves(kind, ref, start, **wrong):
+    """Our trainer on the reference's initial weights and batch, STEPS steps; its weights
+    minus ``start``. ``wrong``: a loss weight to compile with instead of the reference's."""
+    ours = OurJaxSteps(kind, 16, batch=2, precision="float32",
+                       optimizer=lambda: keras.optimizers.SGD(LR), reference=reference)
+    if wrong:
+        weights = dict(lambda_l1=100.0) if kind == "pix2pix" else dict(
+            lambda_cycle=10.0, lambda_identity=0.5)
+        ours.trainer.compile(keras.optimizers.SGD(LR), keras.optimizers.SGD(LR),
+                             gan_loss="vanilla", **{**weights, **wrong})
+    x, y = (np.concatenate([np.asarray(v)] * STEPS) for v in (ref.x, ref.y))
     nets = ours.gens + ours.discs
-    before = [[np.asarray(v.value) for v in n.trainable_variables] for n in nets]
-    same_start = all(np.array_equal(b, np.asarray(r)) for bn, rn in zip(before, ref.state[0])
-                     for b, r in zip(bn, rn))
-    ref.seconds(1)
-    ours.trainer.fit(ours.x, ours.y, batch_size=2, epochs=1, verbose=0)
-    # Adam's first step moves each weight by the learning rate times the sign of its
-    # gradient whatever the loss's scale (our discriminator losses are halves, 0.5 (real +
-    # fake), as in the CycleGAN paper; reference_gan's pix2pix one is not), except where
-    # the gradient is as small as Adam's epsilon: made 1e-12 here so that no gradient is.
-    moves = []
-    for net, start, mine in zip(nets, before, jax.device_get(ref.state[0])):
-        for v, b, r in zip(net.trainable_variables, start, mine):
-            moves.append(np.stack([np.asarray(v.value) - b, np.asarray(r) - b]).reshape(2, -1))
-    ours_move, ref_move = np.concatenate(moves, axis=1)
-    found[kind] = {"same_start": same_start, "weights": ours_move.size,
-                   "worst_move_difference": float(np.max(np.abs(ours_move - ref_move)) / LR),
-                   "smallest_move": float(np.min(np.abs(ref_move)) / LR)}
+    same = all(np.array_equal(np.asarray(v.value), b)
+               for n, bn in zip(nets, start) for v, b in zip(n.trainable_variables, bn))
+    ours.trainer.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0)
+    moves = [np.asarray(v.value) - b for n, bn in zip(nets, start)
+             for v, b in zip(n.trainable_variables, bn)]
+    return same, np.concatenate([m.ravel() for m in moves])
+
+
+found = {"has_gpu": hardware.has_gpu(), "policy": hardware.recommended_policy(gpu=False),
+         "steps": STEPS}
+for kind in ("pix2pix", "cyclegan"):
+    ref = ReferenceJaxSteps(kind, 16, batch=2, optimizer=sgd_rates(kind), reference=reference)
+    start = [[np.asarray(v) for v in net] for net in ref.state[0]]
+    same_start, ours = our_moves(kind, ref, start)
+    ref.seconds(STEPS)
+    theirs = np.concatenate([(np.asarray(r) - b).ravel() for rn, bn in
+                             zip(jax.device_get(ref.state[0]), start) for r, b in zip(rn, bn)])
+    scale = float(np.abs(theirs).max())
+    # The same trainer with one loss weight 10 % off must land visibly elsewhere.
+    name, value = next(iter(LOSS_WEIGHTS[kind].items()))
+    _, wrong = our_moves(kind, ref, start, **{name: 0.9 * value})
+    found[kind] = {"same_start": same_start, "weights": int(ours.size), "largest_move": scale,
+                   "worst_difference": float(np.abs(ours - theirs).max()) / scale,
+                   "wrong_weight": f"{name} = {0.9 * value:g}",
+                   "wrong_weight_difference": float(np.abs(wrong - theirs).max()) / scale}
 print("RESULT " + json.dumps(found))

@@ -85,12 +85,21 @@ def result(runs, backend):
     return runs[backend]
 
 
+# The tiny fits are deterministic (shared initial weights, plain SGD, shuffle=False): the
+# last epoch's monitored loss over the first's, measured on each backend (TF / JAX / torch):
+# pix2pix L1 x 0.768 / 0.759 / 0.758, CycleGAN cycle x 0.376 / 0.436 / 0.395 (JAX's jit
+# tanh, see STEP_RTOL), supervised L2 x 0.781 on all three. The bar x 0.9 is 15 % above
+# the highest.
+FIT_RATIO_BAR = 0.9
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_tiny_fit_lowers_the_loss_on_each_backend(runs, backend):
     fits = result(runs, backend)["fit"]
     for kind, fit in fits.items():
         assert np.isfinite([fit["first"], fit["last"]]).all(), (kind, fit)
-        assert fit["last"] < 0.9 * fit["first"], (kind, fit)
+        print(f"{backend} {kind}: {fit['watch']} x {fit['last'] / fit['first']:.3f}")
+        assert fit["last"] < FIT_RATIO_BAR * fit["first"], (kind, fit)
     assert {"g_loss", "d_loss", "l1", "psnr", "val_l1", "val_psnr"} <= set(
         fits["pix2pix"]["keys"])
     assert {"g_loss", "d_loss", "cycle", "identity"} <= set(fits["cyclegan"]["keys"])

@@ -18,18 +18,28 @@ def ct_slices():
 
 def test_denoisers_reduce_the_error_in_the_window(ct_slices):
     noisy, clean = ct_slices
-    before = metrics.psnr_in_window(noisy[:4], clean[:4], WINDOW)  # 29.0 dB
+    # Deterministic (seeded phantoms and noise): the noisy input scores 29.03 dB in the
+    # window; NLM (h 25) gains 5.29 dB, TV (weight 20) 3.60 dB. The bar +3 dB is 57 % and
+    # 83 % of those.
+    before = metrics.psnr_in_window(noisy[:4], clean[:4], WINDOW)
     for method, params in (("nlm", {"h": 25.0}), ("tv", {"weight": 20.0})):
         out = baselines.denoise(noisy[:4], method, **params)
         assert out.shape == noisy[:4].shape and out.dtype == np.float32
-        assert metrics.psnr_in_window(out, clean[:4], WINDOW) > before + 3.0, method
+        gain = metrics.psnr_in_window(out, clean[:4], WINDOW) - before
+        print(f"{method}: {before:.2f} dB + {gain:.2f} dB")
+        assert gain > 3.0, method
     # A Gaussian filter of sigma px divides the std of white noise by 2 sigma sqrt(pi)...
     flat = np.random.default_rng(0).normal(40.0, 20.0, (4, 96, 96))
     smooth = baselines.denoise(flat, "gaussian", sigma=2.0)
+    # (seed 0: 2.821 HU, the theory's 2.821 HU; rel=0.1 is 3 standard deviations of the
+    # sample std of 4 x 80² pixels correlated over ~50 pixels each)
+    print(f"gaussian: std {smooth[:, 8:-8, 8:-8].std():.3f} HU")
     assert smooth[:, 8:-8, 8:-8].std() == pytest.approx(20.0 / (4.0 * np.sqrt(np.pi)), rel=0.1)
     # ... but blurs the skull (1400 HU) into the brain: on the phantom it loses.
     blurred = baselines.denoise(noisy[:4], "gaussian", sigma=1.0)
-    assert metrics.psnr_in_window(blurred, clean[:4], WINDOW) < before - 5.0
+    loss = before - metrics.psnr_in_window(blurred, clean[:4], WINDOW)
+    print(f"gaussian sigma 1: - {loss:.2f} dB")  # measured 9.79 dB; the bar 5 dB is half
+    assert loss > 5.0
     one = baselines.denoise(noisy[0], "tv", weight=20.0)
     np.testing.assert_allclose(one, baselines.denoise(noisy[:1], "tv", weight=20.0)[0])
     with pytest.raises(ValueError, match="needs h"):
@@ -81,8 +91,10 @@ def test_bicubic_is_aligned_with_kspace_truncation():
                                atol=1e-6)
     # physics.downsample centres coarse pixels on their blocks: there "blocks" is right.
     small = physics.downsample(image, 4)
-    assert metrics.psnr(baselines.bicubic_upsample(small, 4, align="blocks"), image, 4.0) > \
-        metrics.psnr(baselines.bicubic_upsample(small, 4), image, 4.0) + 3.0
+    gain = (metrics.psnr(baselines.bicubic_upsample(small, 4, align="blocks"), image, 4.0)
+            - metrics.psnr(baselines.bicubic_upsample(small, 4), image, 4.0))
+    print(f"bicubic on block means: 'blocks' + {gain:.2f} dB")
+    assert gain > 3.0  # deterministic: measured 20.21 dB; the bar is 15 % of it
 
 
 def test_bicubic_on_phantom_mr_and_odd_sizes():
@@ -90,8 +102,10 @@ def test_bicubic_on_phantom_mr_and_odd_sizes():
     low = physics.kspace_truncate(t1, 3, keep_size=False)  # 32²
     up = baselines.bicubic_upsample(low, 3)
     assert up.shape == (96, 96)
-    assert metrics.psnr(up, t1, 1.0) > metrics.psnr(
-        baselines.bicubic_upsample(low, 3, align="blocks"), t1, 1.0) + 0.5
+    gain = metrics.psnr(up, t1, 1.0) - metrics.psnr(
+        baselines.bicubic_upsample(low, 3, align="blocks"), t1, 1.0)
+    print(f"bicubic on the phantom MR: aligned + {gain:.2f} dB")
+    assert gain > 0.5  # deterministic: measured 1.04 dB (the half-pixel shift); bar half
     odd = physics.kspace_truncate(t1[:90, :90], 4, keep_size=False)  # round(90/4) = 22
     assert baselines.bicubic_upsample(odd, 4, shape=(90, 90)).shape == (90, 90)
     with pytest.raises(ValueError, match="align"):

@@ -1,7 +1,11 @@
 """benchmarks/jax_trainer_speed.py, the GPU benchmark for machines with JAX and no
-TensorFlow, compares like with like: its hand-written JAX reference step and our trainers
-take the same first step (tests/jax_benchmark_worker.py, in a subprocess with
-KERAS_BACKEND=jax and TensorFlow unimportable). The same process shows that
+TensorFlow, compares like with like: its hand-written JAX reference step and our trainers,
+from the same weights on the same batch, take the same three SGD steps
+(tests/jax_benchmark_worker.py, in a subprocess with KERAS_BACKEND=jax and TensorFlow
+unimportable). SGD moves each weight by the learning rate times its gradient, so equal
+weights mean equal gradients, loss weights included; the same trainer compiled with one
+loss weight 10 % off must end far from the reference. (The test used to compare one Adam
+step, lr x sign(gradient), which no loss weight changes.) The same process shows that
 ``hardware`` and the trainers need no TensorFlow on JAX."""
 
 import importlib.util
@@ -14,10 +18,16 @@ from pathlib import Path
 import pytest
 
 WORKER = Path(__file__).with_name("jax_benchmark_worker.py")
+# Largest weight difference after 3 steps, over the largest move, measured (deterministic):
+# pix2pix 1.1e-9, CycleGAN 2.2e-6 (its cycle, one generator on the other's output, is
+# ill-conditioned: see test_backends.py). A 10 % wrong loss weight gives 0.20 (lambda_l1
+# 90) and 0.24 (lambda_cycle 9). The bar sits 45x above the worst match and 2000x below
+# the smallest mismatch.
+SAME_STEP_RTOL = 1e-4
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")
-def test_jax_reference_step_and_our_trainers_take_the_same_first_step():
+def test_jax_reference_step_and_our_trainers_compute_the_same_gradients():
     proc = subprocess.run([sys.executable, str(WORKER)], capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "jax"}, timeout=600)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
@@ -27,8 +37,8 @@ def test_jax_reference_step_and_our_trainers_take_the_same_first_step():
     assert found["policy"] in ("float32", "mixed_bfloat16")
     for kind in ("pix2pix", "cyclegan"):
         r = found[kind]
+        print(f"{kind}: {r}")
         assert r["same_start"], kind
-        # every weight moved by Adam's full first step (about the learning rate) ...
-        assert r["smallest_move"] > 0.99, (kind, r)
-        # ... and by the same amount on both sides: 1e-5 of the rate measured
-        assert r["worst_move_difference"] < 1e-3, (kind, r)
+        assert r["largest_move"] > 0.01, (kind, r)  # the steps moved the weights
+        assert r["worst_difference"] < SAME_STEP_RTOL, (kind, r)
+        assert r["wrong_weight_difference"] > 100 * SAME_STEP_RTOL, (kind, r)

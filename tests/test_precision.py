@@ -74,6 +74,7 @@ def test_networks_compute_their_output_in_float32_under_mixed_bfloat16(policy):
 
 def test_gan_optimizers_are_loss_scaled_under_float16(policy):
     policy("mixed_float16")
+    keras.utils.set_random_seed(0)
     shape = (16, 16, 1)
     gan = training.Pix2Pix(models.unet(shape, depth=2, base_filters=4),
                            models.patchgan(shape, n_layers=1, base_filters=4))
@@ -88,6 +89,8 @@ def test_gan_optimizers_are_loss_scaled_under_float16(policy):
             assert isinstance(opt, keras.optimizers.LossScaleOptimizer)
         logs = trainer.fit(x, x, epochs=1, batch_size=2, verbose=0).history
         assert all(np.isfinite(v[-1]) for v in logs.values()), logs
+        # A float16 step that overflows is skipped and the scale lowered, never applied:
+        assert all(np.isfinite(w.numpy()).all() for w in trainer.trainable_weights)
 
 
 def _bfloat16_weight_casts_and_gradients(net, x, scope):
@@ -108,13 +111,19 @@ def _bfloat16_weight_casts_and_gradients(net, x, scope):
 
 def test_cast_once_per_step_shares_one_copy_of_each_weight_between_passes(policy):
     policy("mixed_bfloat16")
+    keras.utils.set_random_seed(0)
     net = models.unet((16, 16, 1), depth=2, base_filters=4)
     x = tf.constant(np.random.default_rng(0).uniform(-1, 1, (1, 16, 16, 1)), "float32")
     n_each, per_call = _bfloat16_weight_casts_and_gradients(net, x, contextlib.nullcontext)
     n_once, once = _bfloat16_weight_casts_and_gradients(
         net, x, lambda: CastOncePerStep("bfloat16"))
     assert n_each > 0 and n_once * 2 == n_each  # two passes, one cast per weight
-    for a, b in zip(per_call, once):  # the same gradients, up to bfloat16 rounding
+    # The same gradients, up to bfloat16 rounding (8 significant bits: 0.4 % a rounding).
+    # Seed 0 (deterministic) measured 0.34 % of a gradient's largest entry at most; the bar
+    # 1 % is 3x that.
+    worst = max(np.abs(a - b).max() / np.abs(a).max() for a, b in zip(per_call, once))
+    print(f"cast once: largest gradient difference {worst:.2e} of the largest entry")
+    for a, b in zip(per_call, once):
         assert a.dtype == b.dtype == np.float32
         assert np.abs(a - b).max() <= 0.01 * np.abs(a).max() + 1e-7
 
@@ -153,6 +162,10 @@ def test_gan_step_under_mixed_bfloat16_is_the_same_with_weights_cast_once(policy
     assert not opened  # off by default
     once = _cyclegan_update((16, 16, 1), cast_once=True)
     assert opened == ["bfloat16"]  # one scope, opened when the step was traced
+    # bfloat16 rounding, summed in another order. Seed 0 (deterministic) measured 0.25 % at
+    # most (a weight's update difference over its update); the bar 3 % is 12x that.
+    worst = max(np.linalg.norm(a - b) / np.linalg.norm(a) for a, b in zip(per_call, once))
+    print(f"cast once, CycleGAN step: largest update difference {worst:.2e}")
     for a, b in zip(per_call, once):
         assert np.linalg.norm(a) > 0
         assert np.linalg.norm(a - b) <= 0.03 * np.linalg.norm(a)

@@ -44,14 +44,23 @@ def test_fit_lowers_validation_error_and_checkpoints_the_whole_trainer(noisy_pai
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", patience=50)])
     h = history.history
     assert set(h) >= {"loss", "l1", "psnr", "val_loss", "val_l1", "val_psnr"}
-    assert min(h["val_l1"]) < 0.8 * before["l1"]
-    assert max(h["val_psnr"]) > before["psnr"] + 3.0  # measured 21.7 -> 26.8 dB
+    ratio, gain = min(h["val_l1"]) / before["l1"], max(h["val_psnr"]) - before["psnr"]
+    print(f"supervised: validation L1 x {ratio:.3f}, PSNR {before['psnr']:.2f} -> "
+          f"{max(h['val_psnr']):.2f} dB")
+    # Seed 0 (deterministic on one machine) measured L1 x 0.520 and PSNR 21.68 -> 26.78 dB
+    # (+5.10 dB); the bar x 0.8 is 54 % above the ratio, +3 dB is 59 % of the gain.
+    assert ratio < 0.8
+    assert gain > 3.0
     again = keras.saving.load_model(ckpt)
     assert isinstance(again, training.Supervised) and again.loss_spec == "l2"
-    assert again.optimizer.iterations.numpy() > 0  # optimizer state came back too
+    best_epoch = int(np.argmax(h["val_psnr"]))
+    steps = int(again.optimizer.iterations.numpy())
+    assert steps == 6 * (best_epoch + 1)  # optimizer state came back: 24 images / 4 an epoch
     best = again.evaluate(val, verbose=0, return_dict=True)
     assert best["psnr"] == pytest.approx(max(h["val_psnr"]), abs=1e-3)
-    again.fit(train, epochs=1, verbose=0)
+    more = again.fit(train, epochs=1, verbose=0).history
+    assert int(again.optimizer.iterations.numpy()) == steps + 6
+    assert np.isfinite(more["loss"][0])
     # The network alone saves and reloads as a plain .keras model.
     trainer.network.save(tmp_path / "net.keras")
     net = keras.saving.load_model(tmp_path / "net.keras")
@@ -66,6 +75,10 @@ def test_other_losses_train_and_save(noisy_pairs, tmp_path, loss):
     trainer = _trainer(loss)
     before = trainer.evaluate(train, verbose=0, return_dict=True)["loss"]
     h = trainer.fit(train, epochs=5, verbose=0).history
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", str(loss))
+    print(f"supervised {name}: training loss x {h['loss'][-1] / before:.3f}")
+    # Seed 0 measured: {"l1": 1, "ssim": 0.5} x 0.769, l2 x 0.338, perceptual x 0.081
+    # (deterministic on one machine); the bar x 0.9 is at least 17 % above each.
     assert h["loss"][-1] < 0.9 * before
     after = trainer.evaluate(train, verbose=0, return_dict=True)["loss"]
     trainer.save(tmp_path / "t.keras")
@@ -84,7 +97,8 @@ def test_an_unsaveable_loss_warns_and_asks_to_recompile(noisy_pairs, tmp_path):
     with pytest.raises(RuntimeError, match="compile it again"):
         again.fit(train, epochs=1, verbose=0)
     again.compile(again.optimizer, loss="l1")
-    again.fit(train, epochs=1, verbose=0)
+    h = again.fit(train, epochs=1, verbose=0).history
+    assert np.isfinite(h["loss"][0]) and int(again.optimizer.iterations.numpy()) == 6
 
 
 def test_pix2pix_extra_loss_is_added_logged_and_saved(noisy_pairs, tmp_path):
