@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 WORKER = Path(__file__).with_name("resume_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
@@ -70,3 +71,35 @@ def test_killed_fit_resumes_to_the_uninterrupted_weights(tmp_path):
         assert a.files == b.files and len(a.files) > 50
         for key in a.files:
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_kill_while_a_backup_is_written_leaves_the_last_whole_one(tmp_path, capsys):
+    """A half-written backup (the kill came during the save) is never read: the rename
+    that would make it the latest never happened."""
+    import keras
+
+    from i2i_keras import datasets, models, training
+
+    x = np.random.default_rng(0).uniform(-1, 1, (8, 16, 16)).astype("float32")
+
+    def net():
+        keras.utils.set_random_seed(0)
+        trainer = training.Supervised(models.unet((16, 16, 1), depth=1, base_filters=4))
+        trainer.compile(keras.optimizers.Adam(1e-3), loss="l1")
+        return trainer
+
+    data = datasets.paired_dataset(x, -x, 4, augment=True, seed=0)
+    first = net()
+    first.fit(data, epochs=2, verbose=0,
+              callbacks=[training.BackupAndRestore(tmp_path, data, delete_when_done=False)])
+    (tmp_path / "epoch-3.npz.partial").write_bytes(b"PK\x03\x04 cut short by SIGKILL")
+    again = net()
+    backup = training.BackupAndRestore(tmp_path, data, delete_when_done=False)
+    history = again.fit(data, epochs=3, verbose=0, callbacks=[backup])
+    assert "resuming after epoch 2" in capsys.readouterr().out and history.epoch == [2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["epoch-3.npz", "latest.json"]
+
+    other = training.Supervised(models.unet((16, 16, 1), depth=2, base_filters=4))
+    other.compile(keras.optimizers.Adam(1e-3), loss="l1")
+    with pytest.raises(ValueError, match="made by another model"):
+        other.fit(data, epochs=4, verbose=0, callbacks=[training.BackupAndRestore(tmp_path)])
