@@ -131,6 +131,76 @@ def tv_reconstruction(op: physics.LinearOperator, y: np.ndarray, weight: float,
     return x
 
 
+def sinogram_of_fine_object(fine_hu: np.ndarray, geometry: physics.ParallelBeamCT,
+                            photons: float | None,
+                            seed: int | np.random.Generator | None = None) -> np.ndarray:
+    """Noisy post-log sinogram of objects drawn on a grid twice as fine as ``geometry``'s.
+
+    The object (..., 2N, 2N) in HU -> attenuation (1/mm) -> line integrals on the twice
+    finer grid and detector (``geometry.finer(2)``) -> each detector bin the mean of its
+    two fine bins -> Poisson photon counts (``photons`` blank-scan counts per bin and
+    view; None: noise-free) -> -log. Reconstructing on the N grid then does not invert
+    the same discrete model that made the data (no "inverse crime"). Line integrals are
+    averaged, not transmitted intensities, so the exponential edge-gradient effect is
+    left out. Compare with :func:`i2i_keras.physics.ct_transmission`, which up-samples a
+    coarse image instead of taking a finer object.
+
+    Returns:
+        (..., n_angles, n_detectors) float32 line integrals (dimensionless).
+
+    >>> g = physics.ParallelBeamCT(16, 8, pixel_size_mm=2.0)
+    >>> sinogram_of_fine_object(np.zeros((32, 32)), g, photons=None).shape
+    (8, 23)
+    """
+    fine_hu = np.asarray(fine_hu, dtype=np.float32)
+    if fine_hu.shape[-2:] != (2 * geometry.image_size,) * 2:
+        raise ValueError(f"the object must be (..., {2 * geometry.image_size}, "
+                         f"{2 * geometry.image_size}), twice the reconstruction grid of "
+                         f"{geometry!r}; got {fine_hu.shape}")
+    mu = np.clip(physics.hu_to_mu(fine_hu), 0.0, None)
+    fine = geometry.finer(2).A(mu)
+    line = fine.reshape(*fine.shape[:-1], geometry.n_detectors, 2).mean(-1)
+    if photons is None:
+        return line.astype(np.float32)
+    return physics.PoissonNoise(photons, seed).from_transmission(np.exp(-line)).astype(
+        np.float32)
+
+
+def quarter_turns(sinograms: np.ndarray, images: np.ndarray,
+                  geometry: physics.ParallelBeamCT) -> tuple[np.ndarray, np.ndarray]:
+    """Four times the training pairs, exactly: each object turned by 0, 90, 180, 270 degrees.
+
+    Turning the object by 90 degrees (``np.rot90``) turns its parallel-beam sinogram over
+    a 180-degree arc into the same views shifted by half the scan, the wrapped half
+    read backwards along the detector; so a measured sinogram (noise and all) gives the
+    measurement of the turned object without scanning again. Needs a full 180-degree
+    arc from 0 degrees with an even number of views.
+
+    Args:
+        sinograms: (B, n_angles, n_detectors); images: (B, N, N), the matching objects.
+
+    Returns:
+        (4B, n_angles, n_detectors) sinograms and (4B, N, N) images, the turns in order.
+
+    >>> ct = physics.ParallelBeamCT(16, 8)
+    >>> x = np.random.default_rng(0).random((1, 16, 16))
+    >>> s4, x4 = quarter_turns(ct.A(x), x, ct)
+    >>> bool(np.allclose(s4[1:2], ct.A(x4[1:2]), atol=1e-5)), s4.shape
+    (True, (4, 8, 23))
+    """
+    n = geometry.n_angles
+    if geometry.angle_range_deg != 180.0 or geometry.start_angle_deg != 0.0 or n % 2:
+        raise ValueError(f"quarter turns need a 180-degree scan from 0 degrees with an even "
+                         f"number of views; got {geometry!r}")
+    sinograms, images = np.asarray(sinograms), np.asarray(images)
+    turned_s, turned_x = [sinograms], [images]
+    for _ in range(3):
+        s = turned_s[-1]
+        turned_s.append(np.concatenate([s[:, n // 2:, ::-1], s[:, : n // 2]], axis=1))
+        turned_x.append(np.rot90(turned_x[-1], 1, axes=(1, 2)))
+    return np.concatenate(turned_s), np.concatenate(turned_x)
+
+
 # -- AUTOMAP --------------------------------------------------------------------------------
 
 

@@ -115,3 +115,15 @@ def test_shared_unrolled_network_has_one_cnn():
 def test_mri_inputs_refuse_a_mask_of_another_size():
     with pytest.raises(ValueError, match=r"mask \(N, N\) of the same N"):
         recon.mri_network_inputs(np.zeros((1, 16, 16)), np.ones((8, 8), bool))
+
+
+def test_quarter_turns_are_the_scans_of_the_turned_objects():
+    ct = physics.ParallelBeamCT(24, 12)
+    objects = np.random.default_rng(5).random((2, 24, 24))
+    sinograms, turned = recon.quarter_turns(ct.A(objects), objects, ct)
+    assert sinograms.shape == (8, *ct.sinogram_shape) and turned.shape == (8, 24, 24)
+    assert np.allclose(turned[6:], np.rot90(objects, 3, axes=(1, 2)))
+    assert np.abs(sinograms - ct.A(turned)).max() < 1e-5 * np.abs(sinograms).max()
+    with pytest.raises(ValueError, match="180-degree scan"):
+        limited = physics.ParallelBeamCT(24, 12, angle_range_deg=120)
+        recon.quarter_turns(ct.A(objects), objects, limited)
