@@ -353,7 +353,8 @@ def unrolled_mri(image_side: int, iterations: int = 4, base_filters: int = 16, d
     x = zero_filled
     for i in range(iterations):
         x = (shared_cnn or cnn(i))(x)
-        x = DataConsistency(learned_weight, name=f"dc{i}")([x, kspace, mask])
+        # float32 whatever the policy: k-space sums a whole image, bfloat16 would round it
+        x = DataConsistency(learned_weight, name=f"dc{i}", dtype="float32")([x, kspace, mask])
     return keras.Model([zero_filled, kspace, mask], x, name=name)
 
 
