@@ -329,11 +329,22 @@ FIELD_VALUES = {
     "sizeof_hdr": [0, 540, 348000],
     "magic": [b"ni1", b"xyz", b"n+2"],
 }
+# Edits of several fields at once: qform-only files (sform_code 0) whose qform is damaged.
+FIELD_SETS = [
+    (("sform_code", 0), ("pixdim", [1, 0, 0, 0, 1, 1, 1, 1])),
+    (("sform_code", 0), ("pixdim", [1, 2, -1, 1, 1, 1, 1, 1])),
+    (("sform_code", 0), ("pixdim", [1, np.nan, 1, 1, 1, 1, 1, 1])),
+    (("sform_code", 0), ("quatern_b", 2.0)),
+    (("sform_code", 0), ("quatern_c", np.nan)),
+    (("sform_code", 0), ("qform_code", 0)),
+    (("sform_code", 0), ("qoffset_y", np.inf)),
+]
 nifti_mutation = st.one_of(
     flips, truncation,
     st.sampled_from(sorted(FIELD_VALUES)).flatmap(
         lambda field: st.sampled_from(FIELD_VALUES[field]).map(
             lambda value: ("field", (field, value)))),
+    st.sampled_from(FIELD_SETS).map(lambda edits: ("fields", edits)),
     st.tuples(st.sampled_from(["flip_payload", "truncate_payload"]),
               st.floats(0, 1, exclude_max=True)),
 )
@@ -355,11 +366,11 @@ def mutate_nifti(name: str, mutation) -> bytes:
     gz = name.endswith(".gz")
     raw = bytearray(gzip.decompress(data) if gz else data)
     header = _header_class(bytes(raw)).from_fileobj(bytes_io.BytesIO(bytes(raw)), check=False)
-    if kind == "field":
-        field, value = arg
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            header[field] = value
+    if kind in ("field", "fields"):
+        for field, value in (arg if kind == "fields" else [arg]):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                header[field] = value
         block = header.binaryblock
         raw[: len(block)] = block
     else:
@@ -387,7 +398,8 @@ def nifti_truth(path: Path) -> tuple[np.ndarray, np.ndarray]:
     values = voxels.astype(np.float64)
     if np.isfinite(slope) and slope != 0:
         values = values * slope + (inter if np.isfinite(inter) else 0.0)
-    return values.astype(np.float32), header.get_best_affine()
+    with np.errstate(all="ignore"):
+        return values.astype(np.float32), header.get_best_affine()
 
 
 @FUZZ

@@ -439,3 +439,12 @@ def test_nifti_size_checksum_and_affine_are_checked(tmp_path):
     with pytest.raises(I2IDataError, match=r"flat\.nii has a voxel-to-mm affine that is not "
                                            r"finite or not invertible"):
         io.read_nifti(tmp_path / "flat.nii")
+    # A voxel size of 0 in a qform-only header: nibabel silently reads it as 1 mm.
+    raw = bytearray(good.read_bytes())
+    header = nib.Nifti1Header.from_fileobj(bytes_io.BytesIO(bytes(raw)), check=False)
+    header["pixdim"][3], header["sform_code"] = 0.0, 0
+    raw[:348] = header.binaryblock
+    (tmp_path / "zero.nii").write_bytes(bytes(raw))
+    with pytest.raises(I2IDataError, match=r"zero\.nii: its header states a voxel-to-mm "
+                                           r"affine of .*which nibabel had to repair"):
+        io.read_nifti(tmp_path / "zero.nii")

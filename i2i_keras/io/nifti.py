@@ -7,6 +7,7 @@ voxel sizes (:attr:`NiftiImage.spacing_mm`).
 from __future__ import annotations
 
 import gzip
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -108,6 +109,17 @@ def _load(path: Path):
         raise I2IDataError(f"{path} is not a NIfTI file (its first bytes are not a NIfTI-1 or "
                            "NIfTI-2 header size); check the file, or download/export it again")
     image = _HEADER_CLASSES[size].from_bytes(data)
+    # nibabel repairs some header fields as it reads them (a voxel size of 0 becomes 1 mm,
+    # with a log message only): the affine must be the one the file states.
+    stated = type(image.header).from_fileobj(io.BytesIO(data), check=False)
+    with np.errstate(all="ignore"):
+        affine = stated.get_best_affine()
+    if not np.allclose(affine, image.affine, atol=1e-6, equal_nan=False):
+        raise I2IDataError(
+            f"{path}: its header states a voxel-to-mm affine of "
+            f"{np.round(affine[:3], 4).tolist()}, which nibabel had to repair (pixdim, "
+            "qform or sform damaged: a voxel size of 0 or a rotation that is not one); "
+            "export or download the file again")
     proxy = image.dataobj
     expected = int(proxy.offset) + int(np.prod(proxy.shape, dtype=np.int64)) * proxy.dtype.itemsize
     if len(data) != expected:
