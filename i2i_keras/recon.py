@@ -302,6 +302,12 @@ class DataConsistency(layers.Layer):
         self.initial_log_weight = float(initial_log_weight)
 
     def build(self, input_shape):
+        image, kspace, mask = (tuple(shape) for shape in input_shape)
+        if image[1:3] != kspace[1:3] or image[1:3] != mask[1:3] or image[-1] != 2 \
+                or kspace[-1] != 2 or mask[-1] != 1:
+            raise ValueError(f"DataConsistency needs image (B, H, W, 2), k-space (B, H, W, 2) "
+                             f"and mask (B, H, W, 1) on one grid; got {image}, {kspace}, "
+                             f"{mask} (recon.mri_network_inputs makes all three)")
         if self.learned_weight:
             self.log_weight = self.add_weight(
                 name="log_weight", shape=(),

@@ -127,3 +127,10 @@ def test_quarter_turns_are_the_scans_of_the_turned_objects():
     with pytest.raises(ValueError, match="180-degree scan"):
         limited = physics.ParallelBeamCT(24, 12, angle_range_deg=120)
         recon.quarter_turns(ct.A(objects), objects, limited)
+
+
+def test_data_consistency_refuses_kspace_of_another_grid():
+    layer = recon.DataConsistency()
+    with pytest.raises(ValueError, match=r"on one grid"):
+        layer([np.zeros((1, 8, 8, 2), "float32"), np.zeros((1, 16, 16, 2), "float32"),
+               np.zeros((1, 8, 8, 1), "float32")])
