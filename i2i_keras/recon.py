@@ -74,7 +74,7 @@ def divergence(g: np.ndarray) -> np.ndarray:
 
 def tv_reconstruction(op: physics.LinearOperator, y: np.ndarray, weight: float,
                       n_iter: int = 200, x0: np.ndarray | None = None,
-                      nonnegative: bool | None = None) -> np.ndarray:
+                      nonnegative: bool | None = None, callback=None) -> np.ndarray:
     """Total-variation-regularised least squares by the Chambolle-Pock primal-dual method.
 
     Solves  min_x  1/2 ||A x - y||^2 / ||A||^2  +  weight * TV(x)  [x >= 0]
@@ -92,6 +92,8 @@ def tv_reconstruction(op: physics.LinearOperator, y: np.ndarray, weight: float,
             iterations needed); default zeros.
         nonnegative: constrain x >= 0 (default: for real operators, such as CT's
             attenuation; never for complex ones).
+        callback: called as ``callback(iteration, x)`` after each iteration (1, 2, ...),
+            e.g. to score several iteration counts in one run when tuning.
 
     Returns:
         (..., *op.image_shape) float64 (complex128 for complex operators).
@@ -118,7 +120,7 @@ def tv_reconstruction(op: physics.LinearOperator, y: np.ndarray, weight: float,
     root8 = np.sqrt(8.0)
     step = 0.99 / np.sqrt(2.0)                   # sigma = tau, sigma tau ||K||^2 < 1
     bound = weight * root8                       # |q| <= weight sqrt 8 (TV of grad / sqrt 8)
-    for _ in range(n_iter):
+    for iteration in range(1, n_iter + 1):
         p = (p + step * (op.A(x_bar) / norm - y)) / (1.0 + step)
         q = q + step * gradient(x_bar) / root8
         length = np.sqrt((np.abs(q) ** 2).sum(axis=-3, keepdims=True))
@@ -128,6 +130,8 @@ def tv_reconstruction(op: physics.LinearOperator, y: np.ndarray, weight: float,
             x_new = np.maximum(x_new, 0.0)
         x_bar = 2.0 * x_new - x
         x = x_new
+        if callback is not None:
+            callback(iteration, x)
     return x
 
 
@@ -333,14 +337,16 @@ class DataConsistency(layers.Layer):
 
 def unrolled_mri(image_side: int, iterations: int = 4, base_filters: int = 16, depth: int = 2,
                  learned_weight: bool = False, shared: bool = False,
-                 name: str = "unrolled_mri") -> keras.Model:
+                 initial_log_weight: float = 2.0, name: str = "unrolled_mri") -> keras.Model:
     """An unrolled hybrid: ``iterations`` times (x <- x + CNN(x); x <- DC(x, k, mask)).
 
     Inputs ``[zero_filled, kspace, mask]`` as made by :func:`mri_network_inputs`
     ((B, N, N, 2), (B, N, N, 2), (B, N, N, 1)); output (B, N, N, 2), the image's real and
     imaginary channels (take the magnitude to display). Each CNN is a residual
     :func:`~i2i_keras.models.unet` of ``depth`` levels; ``shared=True`` uses one for
-    every iteration (fewer parameters, the same compute).
+    every iteration (fewer parameters, the same compute). ``learned_weight`` makes the
+    data consistency soft, starting at w = exp(initial_log_weight) (higher: trust the
+    data more, for less noisy k-space).
 
     >>> net = unrolled_mri(16, iterations=2, base_filters=4)
     >>> [tuple(i.shape) for i in net.inputs], net.output_shape
@@ -360,7 +366,8 @@ def unrolled_mri(image_side: int, iterations: int = 4, base_filters: int = 16, d
     for i in range(iterations):
         x = (shared_cnn or cnn(i))(x)
         # float32 whatever the policy: k-space sums a whole image, bfloat16 would round it
-        x = DataConsistency(learned_weight, name=f"dc{i}", dtype="float32")([x, kspace, mask])
+        x = DataConsistency(learned_weight, initial_log_weight, name=f"dc{i}",
+                            dtype="float32")([x, kspace, mask])
     return keras.Model([zero_filled, kspace, mask], x, name=name)
 
 

@@ -89,3 +89,14 @@ def test_quiet_start_hides_tensorflow_start_up_notes_only():
                          timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
     assert out.stdout.strip() == "3.0"
     assert out.stderr.strip() == "a real warning"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_full_run_carries_no_failed_claim(nb):
+    """A notebook's claim checks (i2i_keras.claims.check) print CLAIM HOLDS or CLAIM FAILS;
+    the committed outputs are a full run's, where every stated claim must hold."""
+    outputs = [o for c in _cells(nb) if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    text = "\n".join(_text(o) for o in outputs)
+    assert "quick mode:" not in text, "the committed outputs are a quick run's"
+    failed = [line for line in text.splitlines() if line.startswith("CLAIM FAILS")]
+    assert not failed, failed

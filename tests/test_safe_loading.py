@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import pytest
 
-from i2i_keras import losses, models, pretrained, recipes, training
+from i2i_keras import losses, models, pretrained, recipes, recon, training
 
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "i2i_keras" / "weights"
@@ -121,7 +121,10 @@ def _architecture(key: str) -> keras.Model:
                            norm="instance")
     if key.startswith("02/srcnn"):
         return models.srcnn((None, None, 1), residual=True)
-    # 01 (denoising, PET) and 02 (super-resolution): a residual U-Net of any size.
+    if key.startswith("05/unrolled_mri"):  # tutorial 05's hybrid (its CPU settings)
+        return recon.unrolled_mri(64, iterations=4, base_filters=8, depth=2,
+                                  learned_weight=True, initial_log_weight=4.0)
+    # 01 (denoising, PET), 02 (super-resolution), 05 (FBP + U-Net, MRI): a residual U-Net.
     return models.unet((None, None, 1), depth=3, base_filters=16, norm="none", residual=True)
 
 
@@ -157,8 +160,8 @@ def test_each_shipped_weight_file_holds_arrays_only_and_loads(run, monkeypatch):
     fresh = {part: [w.numpy() for w in net.weights] for part, net in nets.items()}
     pretrained.load(run, types.SimpleNamespace(**nets))  # checks each file's SHA-256
     for part, net in nets.items():
-        size = net.input_shape[1] or 32
-        out = net.predict(np.zeros((1, size, size, 1), "float32"), verbose=0)
+        inputs = [np.zeros((1, *(n or 32 for n in i.shape[1:])), "float32") for i in net.inputs]
+        out = net.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
         assert np.isfinite(out).all()
         assert any(not np.array_equal(a, w.numpy()) for a, w in zip(fresh[part], net.weights))
 
