@@ -10,10 +10,12 @@ from pathlib import Path
 import nbformat
 import numpy as np
 from nbclient import NotebookClient
+from test_loaders import write_fake_lodopab
 
 from i2i_keras import io
 
 TUTORIALS = Path(__file__).resolve().parents[1] / "tutorials"
+LODOPAB_SHAPES = dict(image=362, views=1000, bins=513)  # the real data set's arrays
 
 
 def run_notebook(name: str, env: dict, tmp_path: Path) -> str:
@@ -51,25 +53,9 @@ def test_super_resolution_tutorial_runs_on_ixi_layout(tmp_path):
     assert "over bicubic" in out
 
 
-def write_fake_lodopab_test(folder: Path, truth: np.ndarray, rng) -> None:
-    """LoDoPaB's test part in its real layout: ground truth (n, 362, 362) as given (mu
-    normalised by MU_MAX), random observations (n, 1000, 513), two slices a patient."""
-    import h5py
-
-    folder.mkdir(parents=True)
-    n = len(truth)
-    observation = rng.uniform(0.0, 0.05, (n, 1000, 513)).astype(np.float32)
-    for kind, data in (("ground_truth", truth), ("observation", observation)):
-        with h5py.File(folder / f"{kind}_test_000.hdf5", "w") as handle:
-            handle.create_dataset("data", data=data)
-    (folder / "patient_ids_rand_test.csv").write_text("".join(f"{i // 2}\n" for i in range(n)))
-
-
 def test_denoising_tutorial_runs_on_lodopab_layout(tmp_path):
-    rng = np.random.default_rng(0)
-    n = 12  # six "patients" of two slices, LoDoPaB's real array shapes
-    write_fake_lodopab_test(tmp_path / "data" / "lodopab",
-                            rng.uniform(0.2, 0.3, (n, 362, 362)).astype(np.float32), rng)
+    # six "patients" of two slices, LoDoPaB's real array shapes
+    write_fake_lodopab(tmp_path / "data" / "lodopab", n=12, per_file=12, **LODOPAB_SHAPES)
     out = run_notebook("01_ldct_denoising.ipynb",
                        {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
                         "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
@@ -106,13 +92,8 @@ def test_mr_to_ct_tutorials_run_on_synthrad_layout(tmp_path):
 
 def test_reconstruction_tutorial_runs_on_lodopab_layout(tmp_path):
     """Tutorial 05 takes LoDoPaB's reference images as objects and scans them itself."""
-    rng = np.random.default_rng(1)
-    n = 24  # twelve "patients" of two slices: quick mode asks for 12 x 2
-    yy, xx = np.mgrid[:362, :362]
-    body = (((yy - 181) / 150) ** 2 + ((xx - 181) / 170) ** 2 < 1).astype(np.float32)
-    write_fake_lodopab_test(tmp_path / "data" / "lodopab",
-                            body[None] * rng.uniform(0.15, 0.25, (n, 1, 1)).astype(np.float32),
-                            rng)
+    # twelve "patients" of two slices: quick mode asks for 12 x 2
+    write_fake_lodopab(tmp_path / "data" / "lodopab", n=24, per_file=24, **LODOPAB_SHAPES)
     out = run_notebook("05_reconstruction.ipynb",
                        {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
                         "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
