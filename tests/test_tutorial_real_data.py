@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pytest
 from nbclient import NotebookClient
 from test_loaders import write_fake_lodopab
 
@@ -53,14 +54,21 @@ def test_super_resolution_tutorial_runs_on_ixi_layout(tmp_path):
     assert "over bicubic" in out
 
 
-def test_denoising_tutorial_runs_on_lodopab_layout(tmp_path):
-    # six "patients" of two slices, LoDoPaB's real array shapes
-    write_fake_lodopab(tmp_path / "data" / "lodopab", n=12, per_file=12, **LODOPAB_SHAPES)
-    out = run_notebook("01_ldct_denoising.ipynb",
-                       {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
-                        "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
-    assert "lodopab: 12 slices" in out
-    assert "margin" in out
+@pytest.mark.parametrize("notebook, slices, expected", [
+    # six "patients" of two slices
+    ("01_ldct_denoising.ipynb", 12, ("lodopab: 12 slices", "margin")),
+    # tutorial 05 takes the reference images as objects and scans them itself; its quick
+    # mode asks for twelve patients of two slices
+    ("05_reconstruction.ipynb", 24,
+     ("lodopab: 24 slices", "FBP + U-Net, 32 views", "notebook wall time")),
+])
+def test_ct_tutorials_run_on_lodopab_layout(notebook, slices, expected, tmp_path):
+    write_fake_lodopab(tmp_path / "data" / "lodopab", n=slices, per_file=slices,
+                       **LODOPAB_SHAPES)
+    out = run_notebook(notebook, {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
+                                  "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
+    for text in expected:
+        assert text in out
 
 
 def write_fake_synthrad_brains(root: Path, n: int = 6) -> None:
@@ -89,13 +97,3 @@ def test_mr_to_ct_tutorials_run_on_synthrad_layout(tmp_path):
     out = run_notebook("04_cyclegan_unpaired.ipynb", env, tmp_path)
     assert "data: synthrad" in out and "CycleGAN / pix2pix MAE inside the brain" in out
 
-
-def test_reconstruction_tutorial_runs_on_lodopab_layout(tmp_path):
-    """Tutorial 05 takes LoDoPaB's reference images as objects and scans them itself."""
-    # twelve "patients" of two slices: quick mode asks for 12 x 2
-    write_fake_lodopab(tmp_path / "data" / "lodopab", n=24, per_file=24, **LODOPAB_SHAPES)
-    out = run_notebook("05_reconstruction.ipynb",
-                       {"I2I_QUICK": "1", "I2I_DATASET": "lodopab",
-                        "I2I_DATA_DIR": str(tmp_path / "data")}, tmp_path)
-    assert "lodopab: 24 slices" in out
-    assert "FBP + U-Net, 32 views" in out and "notebook wall time" in out
