@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 _SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", "environment",
                "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
                "physics", "pretrained", "quickstart", "recipes", "recon", "speedups", "training",
-               "viz")
+               "tutorials", "viz")
 __all__ = [*_SUBMODULES, "print_config"]
 
 
