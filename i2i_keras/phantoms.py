@@ -116,6 +116,20 @@ def _table(attribute: str, field_index: int | None = None) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+def tissue_mask(labels: np.ndarray, *names: str) -> np.ndarray:
+    """Where a label image holds any of the named tissues (names as in :data:`TISSUES`).
+
+    >>> labels = np.array([[TISSUES["grey_matter"].label, TISSUES["fat"].label]])
+    >>> tissue_mask(labels, "grey_matter", "white_matter").tolist()
+    [[True, False]]
+    """
+    unknown = [n for n in names if n not in TISSUES]
+    if unknown or not names:
+        raise ValueError(f"unknown tissue {unknown or '(none given)'}; the phantoms' tissues are: "
+                         f"{', '.join(TISSUES)}")
+    return np.isin(labels, [TISSUES[n].label for n in names])
+
+
 def group_masks(labels: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean masks of each class in :data:`TISSUE_GROUPS` for a label image."""
     out = {}

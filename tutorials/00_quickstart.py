@@ -275,7 +275,8 @@ plt.show()
 # signal. Below: the lowest test slice, where the sinus is.
 
 # %%
-low = int(np.argmin(np.where(np.isin(test["labels"], [8]).any(axis=(1, 2)), 0, 1)
+has_sinus = i2i.phantoms.tissue_mask(test["labels"], "air_cavity").any(axis=(1, 2))
+low = int(np.argmin(np.where(has_sinus, 0, 1)
                     + np.arange(len(test["x"])) * 1e-3))
 i2i.viz.compare({"MR T1": test["mr"][low], "bulk density": bulk[low], "pix2pix": sct[low],
                  "CT": test["ct"][low]}, window="head")

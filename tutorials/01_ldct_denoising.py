@@ -123,7 +123,7 @@ print(("quick" if QUICK else "GPU" if GPU else "CPU") + " mode:", P)
 head = i2i.phantoms.head_slice(P["size"], seed=100, z=0.1)
 ct_geometry = i2i.physics.ParallelBeamCT(P["size"], P["views"], pixel_size_mm=head.pixel_mm)
 scans = i2i.physics.simulate_doses(head.hu, PHOTONS, ct=ct_geometry, seed=0)
-brain = np.isin(head.labels, [6, 7])
+brain = i2i.phantoms.tissue_mask(head.labels, "grey_matter", "white_matter")
 for name, image in scans.items():
     sd = (image - scans["truth"])[brain].std()
     print(f"{name:8s} photons {str(PHOTONS[name]):>8s}: noise SD in the brain {sd:5.1f} HU")
@@ -306,7 +306,7 @@ def denoise_all(dose):
     return out
 
 
-brain_test = np.isin(D["labels"][test], [6, 7])  # grey and white matter (soft tissue)
+brain_test = i2i.phantoms.tissue_mask(D["labels"][test], "grey_matter", "white_matter")
 
 
 def score(images):

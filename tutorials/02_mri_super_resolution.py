@@ -273,7 +273,8 @@ plt.show()
 # %%
 s = P["size"]
 zoom = (slice(s // 4, s // 4 + s // 3), slice(s // 3, s // 3 + s // 3))
-k = int(np.argmax(np.isin(labels[test], [11]).sum(axis=(1, 2))))  # the test slice with most lesion
+lesion_px = i2i.phantoms.tissue_mask(labels[test], "lesion").sum(axis=(1, 2))
+k = int(np.argmax(lesion_px))  # the test slice with most lesion
 # One common grey scale for all (0 to the 99.5th percentile of each HR image, plus margin).
 i2i.viz.compare({"truth (HR)": truth[k]} | {n: v[k] for n, v in outputs[4].items()},
                 window=(0.55, 1.1), unit="a.u.", zoom=zoom, ncols=6)
