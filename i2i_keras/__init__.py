@@ -22,6 +22,7 @@ _SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", 
                "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
                "physics", "pretrained", "quickstart", "recipes", "recon", "speedups", "training",
                "tutorials", "viz")
+_SUBMODULES += ("structure", "uncertainty")  # tutorial 07: what a translation gets wrong
 __all__ = [*_SUBMODULES, "print_config"]
 
 
