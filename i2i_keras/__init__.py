@@ -23,6 +23,7 @@ _SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", 
                "physics", "pretrained", "quickstart", "recipes", "recon", "speedups", "training",
                "tutorials", "viz")
 _SUBMODULES += ("structure", "uncertainty")  # tutorial 07: what a translation gets wrong
+_SUBMODULES += ("inference", "translate", "volumes")  # tutorial 08: your own data
 __all__ = [*_SUBMODULES, "print_config"]
 
 
