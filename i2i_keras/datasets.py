@@ -1,5 +1,7 @@
 """From arrays to training batches: normalisation that can be undone, splits by patient,
-and ``tf.data`` pipelines of pairs with the same augmentation applied to both images.
+and pipelines of pairs with the same augmentation applied to both images (``tf.data``
+on TensorFlow; on JAX or PyTorch the ``keras.utils.PyDataset`` classes of
+:mod:`i2i_keras.batches`, which need no TensorFlow).
 
 Networks see values in [-1, 1]; people read HU. :class:`IntensityWindow` maps a stated
 physical range linearly onto [-1, 1] and back, exactly (no clipping), so every number
@@ -187,7 +189,9 @@ def _training_pair(x: np.ndarray, y: np.ndarray, names=("input", "target")) -> t
 def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: bool = True,
                    augment: bool = False, patch_size: int | None = None, max_shift: int = 0,
                    flip: bool = True, seed: int = 0, drop_remainder: bool | None = None):
-    """A ``tf.data.Dataset`` of (input, target) batches from two aligned image stacks.
+    """(input, target) batches from two aligned image stacks: a ``tf.data.Dataset`` when
+    Keras runs on TensorFlow, a ``keras.utils.PyDataset`` (:class:`i2i_keras.batches.
+    PairedBatches`, no TensorFlow needed) on JAX or PyTorch; ``model.fit`` takes either.
 
     x, y: (N, H, W) or (N, H, W, C) float arrays, already normalised. augment: apply,
     identically to both images of a pair, a random left-right flip (``flip``), a
@@ -207,13 +211,26 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     >>> first == [int(a[0, 0, 0, 0]) for a, _ in paired_dataset(x, x, 1, augment=True, seed=3)]
     True
     """
-    import tensorflow as tf
-
     x, y = _training_pair(x, y)
-    n, h, w, cx = x.shape
+    h, w = x.shape[1:3]
     if patch_size is not None and not (0 < patch_size <= min(h, w)):
         raise ValueError(f"patch_size {patch_size} must be between 1 and the image size {h}x{w}")
     drop = shuffle if drop_remainder is None else drop_remainder
+    if not _tensorflow_backend():
+        from .batches import PairedBatches
+
+        return PairedBatches(x, y, batch_size, shuffle, augment, patch_size, max_shift, flip,
+                             seed, drop)
+    return _paired_tf_data(x, y, batch_size, shuffle, augment, patch_size, max_shift, flip,
+                           seed, drop)
+
+
+def _paired_tf_data(x, y, batch_size, shuffle, augment, patch_size, max_shift, flip, seed,
+                    drop):
+    """:func:`paired_dataset` as a ``tf.data`` pipeline (checked (N, H, W, C) stacks)."""
+    import tensorflow as tf
+
+    n, h, w, cx = x.shape
     if not (shuffle or augment):  # e.g. a validation set: the images in their order
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         return ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
@@ -234,6 +251,13 @@ def paired_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 8, shuffle: b
     ds = ds.batch(batch_size, drop_remainder=drop).prefetch(tf.data.AUTOTUNE)
     ds.i2i_epoch = epoch
     return ds
+
+
+def _tensorflow_backend() -> bool:
+    """Whether Keras runs on TensorFlow (then the pipelines are ``tf.data``'s)."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
 
 
 class _EpochOverride:
@@ -263,6 +287,9 @@ def set_epoch(dataset, epoch: int | None) -> None:
     >>> order == [int(v) for v in next(iter(ds))[0][:, 0, 0, 0]], sorted(order) == list(range(8))
     (True, True)
     """
+    if hasattr(dataset, "set_epoch"):  # i2i_keras.batches (JAX and PyTorch backends)
+        dataset.set_epoch(epoch)
+        return
     override = getattr(dataset, "i2i_epoch", None)
     if override is None:
         raise TypeError("set_epoch needs a data set made by i2i_keras.datasets.paired_dataset "
@@ -332,7 +359,8 @@ def _augment_fn(out_hw: tuple[int, int], channels: int, flip: bool, max_shift: i
 
 def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int = 1, augment: bool = False,
                      max_shift: int = 0, flip: bool = True, seed: int = 0):
-    """A ``tf.data.Dataset`` of (a, b) batches for CycleGAN, a and b drawn independently.
+    """(a, b) batches for CycleGAN, a and b drawn independently: a ``tf.data.Dataset`` on
+    TensorFlow, :class:`i2i_keras.batches.UnpairedBatches` on JAX or PyTorch.
 
     a, b: (N, H, W[, C]) and (M, H, W[, C]) normalised float images of the two domains
     (e.g. MR of some patients, CT of others); N and M may differ. Each epoch shuffles
@@ -345,14 +373,18 @@ def unpaired_dataset(a: np.ndarray, b: np.ndarray, batch_size: int = 1, augment:
     >>> [tuple(t.shape) for t in next(iter(ds))], len(list(ds))
     ([(2, 32, 32, 1), (2, 32, 32, 1)], 3)
     """
-    import tensorflow as tf
-
     stacks = [_with_channels(_as_float_images(v, name)).astype(np.float32)
               for v, name in ((a, "a"), (b, "b"))]
     if stacks[0].shape[1:3] != stacks[1].shape[1:3]:
         raise I2IDataError(f"a and b images must have the same size, got "
                            f"{stacks[0].shape[1:3]} and {stacks[1].shape[1:3]}; resample one "
                            "domain to the other's grid first")
+    if not _tensorflow_backend():
+        from .batches import UnpairedBatches
+
+        return UnpairedBatches(*stacks, batch_size, augment, max_shift, flip, seed)
+    import tensorflow as tf
+
     moves = [_augment_fn(v.shape[1:3], v.shape[3], flip, max_shift, False) for v in stacks]
     epoch = _EpochOverride()
     a, b = (tf.constant(v) for v in stacks)

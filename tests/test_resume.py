@@ -29,9 +29,10 @@ WORKER = Path(__file__).with_name("resume_worker.py")
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"}
 
 
-def _start(tmp_path: Path, name: str, *args) -> subprocess.Popen:
+def _start(tmp_path: Path, name: str, *args, backend: str = "tensorflow") -> subprocess.Popen:
     with open(tmp_path / f"{name}.log", "w") as log:  # the process keeps its own copy
-        return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)], env=ENV,
+        return subprocess.Popen([sys.executable, str(WORKER), *map(str, args)],
+                                env={**ENV, "KERAS_BACKEND": backend},
                                 stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
@@ -42,12 +43,17 @@ def _finish(process: subprocess.Popen, tmp_path: Path, name: str) -> dict:
     return json.loads(text.strip().splitlines()[-1])
 
 
-def test_killed_fit_resumes_to_the_uninterrupted_weights(tmp_path):
+# On JAX the data come from i2i_keras.batches (NumPy, no tf.data): the same guarantee.
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_killed_fit_resumes_to_the_uninterrupted_weights(tmp_path, backend):
     backup, marker, go = tmp_path / "backup", tmp_path / "killed_here.json", tmp_path / "go"
-    whole = _start(tmp_path, "whole", tmp_path / "whole_backup", tmp_path / "whole.npz")
-    killed = _start(tmp_path, "killed", backup, tmp_path / "unused.npz", "--kill-marker", marker)
+    whole = _start(tmp_path, "whole", tmp_path / "whole_backup", tmp_path / "whole.npz",
+                   backend=backend)
+    killed = _start(tmp_path, "killed", backup, tmp_path / "unused.npz", "--kill-marker", marker,
+                    backend=backend)
     # The second run gets ready meanwhile (imports, networks) and starts fit after the kill.
-    again = _start(tmp_path, "resumed", backup, tmp_path / "resumed.npz", "--start-after", go)
+    again = _start(tmp_path, "resumed", backup, tmp_path / "resumed.npz", "--start-after", go,
+                   backend=backend)
     deadline = time.monotonic() + 240
     while not marker.exists():
         assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
