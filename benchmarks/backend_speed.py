@@ -5,7 +5,7 @@
 
 Keras fixes its backend when it is imported, so each backend runs in its own process
 (this script again, with ``KERAS_BACKEND`` set). Each builds the quickstart's Pix2Pix as
-:func:`i2i_keras.quickstart.build_pix2pix` sizes it for the machine (on a CPU: 64²
+:func:`i2i_keras.recipes.build_pix2pix` sizes it for the machine (on a CPU: 64²
 images, a 3-level U-Net with 16 base filters and instance norm, a 2-layer PatchGAN,
 batch 4, Adam with linear decay; on a GPU: 256², 5 levels, 32 filters, a 3-layer
 PatchGAN, batch 8), under the dtype policy the quickstart picks for the machine
@@ -38,14 +38,14 @@ def worker(steps: int, precision: str | None) -> dict:
     import keras
     import numpy as np
 
-    from i2i_keras import quickstart
+    from i2i_keras import recipes
 
-    s = quickstart.settings(quick=False)
+    s = recipes.Settings.for_hardware(quick=False)
     if precision:
         s = dataclasses.replace(s, precision=precision)
     keras.mixed_precision.set_global_policy(s.precision)  # as quickstart.run does
     keras.utils.set_random_seed(0)
-    gan = quickstart.build_pix2pix(s, steps_per_epoch=steps)
+    gan = recipes.build_pix2pix(s, steps_per_epoch=steps)
     rng = np.random.default_rng(0)
     n = steps * s.batch_size
     x, y = (rng.uniform(-1, 1, (n, s.size, s.size, 1)).astype("float32") for _ in "xy")
