@@ -24,6 +24,7 @@ _SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", 
                "tutorials", "viz")
 _SUBMODULES += ("structure", "uncertainty")  # tutorial 07: what a translation gets wrong
 _SUBMODULES += ("inference", "translate", "volumes")  # tutorial 08: your own data
+_SUBMODULES += ("batches", "body", "domains")  # no-TF pipelines; limbs; randomisation
 __all__ = [*_SUBMODULES, "print_config"]
 
 

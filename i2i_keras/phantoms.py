@@ -87,13 +87,16 @@ TISSUES: dict[str, Tissue] = {
         Tissue("vessel", 9, 45.0, 4.0, 0.08, (1300.0, 1650.0), (200.0, 150.0)),
         Tissue("calcification", 10, 600.0, 120.0, 0.1, (500.0, 500.0), (5.0, 5.0)),
         Tissue("lesion", 11, 18.0, 6.0, 0.9, (1400.0, 1700.0), (160.0, 150.0)),
+        # Fatty (yellow) marrow of an adult's long bones (the limb phantom of
+        # i2i_keras.body): fat with some water, so CT and MR close to fat's.
+        Tissue("yellow_marrow", 12, -60.0, 15.0, 0.9, (300.0, 380.0), (150.0, 120.0)),
     ]
 }
 NAMES_BY_LABEL: list[str] = [t.name for t in sorted(TISSUES.values(), key=lambda t: t.label)]
 
 # Tissue classes for reporting errors (per-tissue MAE).
 TISSUE_GROUPS: dict[str, tuple[str, ...]] = {
-    "bone": ("cortical_bone", "marrow", "calcification"),
+    "bone": ("cortical_bone", "marrow", "calcification", "yellow_marrow"),
     "soft tissue": ("muscle", "csf", "grey_matter", "white_matter", "vessel", "lesion"),
     "fat": ("fat",),
     "air cavity": ("air_cavity",),
@@ -419,7 +422,8 @@ class HeadSlice:
 
     def mr(self, weighting: str = "T1", field_t: float = 1.5, tr_ms: float | None = None,
            te_ms: float | None = None, bias: float = 0.15, noise: float = 0.015,
-           seed: int | None = None) -> np.ndarray:
+           seed: int | None = None, noise_pattern: float = 0.0,
+           blur_mm: float = 0.0) -> np.ndarray:
         """Spin-echo magnitude image, S = PD (1 - e^(-TR/T1)) e^(-TE/T2), arbitrary units.
 
         weighting: "T1" (TR 500, TE 14 ms), "T2" (4000, 100) or "PD" (3000, 15), or give
@@ -427,6 +431,11 @@ class HeadSlice:
         multiplicative bias field (0.15 = ±15 %). noise: Rician noise standard deviation
         relative to the signal of fully relaxed water (PD = 1). Returns (size, size)
         float32; signal is averaged over each pixel's sub-grid (partial volume).
+        noise_pattern: how much the noise level varies across the image, as parallel
+        imaging's g-factor makes it (0: uniform; 0.5: up to 1.5x in places). blur_mm:
+        the FWHM (mm) of a Gaussian point-spread function applied to the signal before
+        the noise (a coarser acquisition resolution). ``noise=0`` with the same seed
+        gives the same image without noise (the same bias field).
         """
         if weighting not in PROTOCOLS and (tr_ms is None or te_ms is None):
             raise ValueError(f"weighting must be one of {sorted(PROTOCOLS)}, "
@@ -452,21 +461,34 @@ class HeadSlice:
         c = rng.uniform(-1, 1, 5)
         poly = c[0] * xx + c[1] * yy + 0.5 * (c[2] * xx * xx + c[3] * yy * yy + c[4] * xx * yy)
         signal *= 1.0 + bias * poly / (np.abs(poly).max() + 1e-6)
-        re = signal + noise * rng.standard_normal(signal.shape, dtype=np.float32)
-        im = noise * rng.standard_normal(signal.shape, dtype=np.float32)
+        if blur_mm > 0:
+            signal = ndimage.gaussian_filter(signal, blur_mm / 2.355 / self.pixel_mm)
+        sd = noise
+        if noise_pattern > 0:  # g-factor: a smooth map between 1 and 1 + noise_pattern
+            g = ndimage.gaussian_filter(rng.standard_normal((8, 8)), 1.5)
+            g = ndimage.zoom((g - g.min()) / (np.ptp(g) + 1e-12), n / 8, order=1)
+            sd = noise * (1.0 + noise_pattern * g[:n, :n]).astype(np.float32)
+        re = signal + sd * rng.standard_normal(signal.shape, dtype=np.float32)
+        im = sd * rng.standard_normal(signal.shape, dtype=np.float32)
         return np.hypot(re, im).astype(np.float32)
 
-    def ct(self, noise_hu: float = 8.0, seed: int | None = None) -> np.ndarray:
+    def ct(self, noise_hu: float = 8.0, seed: int | None = None, grain_px: float = 0.6,
+           blur_mm: float = 0.0) -> np.ndarray:
         """CT image in HU: the noise-free ``hu`` plus correlated quantum noise.
 
         noise_hu is the standard deviation in HU (about 8 HU for a routine head CT
-        at 5 mm slices); the noise is slightly low-passed, as a reconstruction filter does.
+        at 5 mm slices); the noise is low-passed by a Gaussian of ``grain_px`` pixels, as
+        a reconstruction filter does (larger: a softer kernel's coarser grain). blur_mm:
+        the FWHM (mm) of the reconstruction kernel's point-spread function, applied to
+        the image (0: as sharp as the grid; a soft kernel blurs about 1 to 2 mm).
         """
+        hu = self.hu if blur_mm <= 0 else ndimage.gaussian_filter(
+            self.hu, blur_mm / 2.355 / self.pixel_mm).astype(np.float32)
         if noise_hu <= 0:
-            return self.hu.copy()
+            return hu.copy()
         rng = np.random.default_rng(seed)
-        n = ndimage.gaussian_filter(rng.standard_normal(self.hu.shape), 0.6)
-        return (self.hu + noise_hu * n / n.std()).astype(np.float32)
+        n = ndimage.gaussian_filter(rng.standard_normal(self.hu.shape), grain_px)
+        return (hu + noise_hu * n / n.std()).astype(np.float32)
 
 
 def head_slice(size: int = 128, seed: int = 0, z: float = 0.0, fov_mm: float = 220.0,
@@ -499,9 +521,24 @@ def head_slice(size: int = 128, seed: int = 0, z: float = 0.0, fov_mm: float = 2
     j0, j1 = np.searchsorted(c, [sx - radius, sx + radius])
     ys, xs = c[i0:i1], c[j0:j1]
     fine = np.zeros((n, n), np.int8)
-    box = fine[i0:i1, j0:j1]
-    box[...] = draw_labels(_Canvas(ys, xs, angle, sx, sy), patient, z, rng)
+    fine[i0:i1, j0:j1] = draw_labels(_Canvas(ys, xs, angle, sx, sy), patient, z, rng)
+    return textured_slice(fine, (i0, i1, j0, j1), c, rng, patient, z, fov_mm / size,
+                          patient.bone_hu_scale, supersample)
 
+
+def textured_slice(fine: np.ndarray, box: tuple[int, int, int, int], c: np.ndarray,
+                   rng: np.random.Generator, patient, z: float, pixel_mm: float,
+                   bone_hu_scale: float, supersample: int) -> HeadSlice:
+    """A :class:`HeadSlice` from fine labels: tissue texture, CT numbers, partial volume.
+
+    fine: (n, n) labels on the grid ``supersample`` times finer than the output, drawn
+    inside ``box`` = (i0, i1, j0, j1) (outside it: air); c: the fine grid's coordinates
+    (mm); rng: the generator the drawing used (it goes on to draw the texture).
+    """
+    i0, i1, j0, j1 = box
+    n = fine.shape[0]
+    ys, xs = c[i0:i1], c[j0:j1]
+    box_labels = fine[i0:i1, j0:j1]
     # Texture: a coarse (6 mm) and a fine (1.2 mm) random field shared by CT and MR
     # (tissue composition drives both), and for bone an independent field that MR
     # cannot see (bone density is invisible on spin-echo MR).
@@ -511,14 +548,16 @@ def head_slice(size: int = 128, seed: int = 0, z: float = 0.0, fov_mm: float = 2
     shared[i0:i1, j0:j1] = (0.8 * smooth_field(rng, ys, xs, 6.0, 128)
                             + 0.6 * smooth_field(rng, ys, xs, 1.2, 384))
     hu_fine = _table("hu")[fine] + _table("hu_texture")[fine] * shared
-    is_bone = np.isin(box, [TISSUES["cortical_bone"].label, TISSUES["marrow"].label])
-    bone_hu = (_table("hu")[box] + _table("hu_texture")[box] * smooth_field(rng, ys, xs, 3.0))
-    hu_fine[i0:i1, j0:j1][is_bone] = (bone_hu * patient.bone_hu_scale)[is_bone]
+    is_bone = np.isin(box_labels, [TISSUES["cortical_bone"].label, TISSUES["marrow"].label])
+    bone_hu = (_table("hu")[box_labels]
+               + _table("hu_texture")[box_labels] * smooth_field(rng, ys, xs, 3.0))
+    hu_fine[i0:i1, j0:j1][is_bone] = (bone_hu * bone_hu_scale)[is_bone]
     s = supersample
+    size = n // s
     head = HeadSlice(
         labels=fine[s // 2::s, s // 2::s].copy(),
         hu=np.empty((size, size), np.float32),
-        pixel_mm=fov_mm / size, patient=patient, z=float(z),
+        pixel_mm=pixel_mm, patient=patient, z=float(z),
         _fine_labels=fine, _mr_texture=shared.astype(np.float32), supersample=s)
     head.hu = head._down(hu_fine)
     return head

@@ -1,0 +1,80 @@
+"""Domain randomisation (i2i_keras.domains) and the limb phantom (i2i_keras.body):
+the new knobs do what their names say, by identities where there are some, and the
+default phantoms are untouched."""
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from i2i_keras import body, domains, phantoms
+
+
+def test_blur_is_the_stated_gaussian_point_spread_function():
+    head = phantoms.head_slice(64, seed=4)
+    sigma_px = 3.0 / 2.355 / head.pixel_mm  # FWHM 3 mm
+    sharp = head.mr("T2", noise=0.0, seed=1)
+    np.testing.assert_allclose(head.mr("T2", noise=0.0, seed=1, blur_mm=3.0),
+                               ndimage.gaussian_filter(sharp, sigma_px), atol=1e-6)
+    np.testing.assert_allclose(head.ct(0.0, blur_mm=3.0),
+                               ndimage.gaussian_filter(head.hu, sigma_px), atol=1e-3)
+    # and the defaults are the images of before (same seed, same draws)
+    np.testing.assert_array_equal(head.mr("T1", seed=2), head.mr("T1", seed=2, blur_mm=0.0,
+                                                                  noise_pattern=0.0))
+    np.testing.assert_array_equal(head.ct(8.0, seed=3), head.ct(8.0, seed=3, grain_px=0.6))
+
+
+def test_noise_pattern_makes_the_noise_level_vary_across_the_image():
+    head = phantoms.head_slice(128, seed=1)
+    clean = head.mr("PD", noise=0.0, seed=5)
+    fat = phantoms.tissue_mask(head.labels, "fat", "muscle", "grey_matter", "white_matter")
+
+    def block_sds(pattern):
+        noise = head.mr("PD", noise=0.05, noise_pattern=pattern, seed=5) - clean
+        sds = [noise[i:i + 16, j:j + 16][fat[i:i + 16, j:j + 16]].std()
+               for i in range(0, 128, 16) for j in range(0, 128, 16)
+               if fat[i:i + 16, j:j + 16].sum() > 100]
+        return np.array(sds) / 0.05
+
+    flat, patterned = block_sds(0.0), block_sds(0.5)
+    # uniform noise: every block's SD within sampling error (~10 % for ~100 pixels)
+    assert flat.max() / flat.min() < 1.3
+    # g-factor map from 1 to 1.5: blocks span most of that, none below 1 or above 1.5
+    assert patterned.max() / patterned.min() > 1.3 and 0.85 < patterned.min() < 1.6
+    assert patterned.max() < 1.5 * 1.2
+
+
+def test_the_limb_is_a_limb():
+    limb = body.limb_slice(256, seed=7, fov_mm=180.0)
+    anatomy, area = limb.patient, limb.pixel_mm ** 2
+    cortex = phantoms.tissue_mask(limb.labels, "cortical_bone").sum() * area
+    r, c = anatomy.bone_radius, anatomy.cortex_mm
+    assert cortex == pytest.approx(np.pi * (r ** 2 - (r - c) ** 2), rel=0.1)
+    marrow = "marrow" if anatomy.red_marrow else "yellow_marrow"
+    assert phantoms.tissue_mask(limb.labels, marrow).sum() * area == pytest.approx(
+        np.pi * (r - c) ** 2, rel=0.15)
+    # fatty marrow is fat on CT (about -60 HU), a cortex near 1400 HU (times the density)
+    assert limb.hu[phantoms.tissue_mask(limb.labels, "yellow_marrow")].mean() < 0 or \
+        anatomy.red_marrow
+    assert not phantoms.tissue_mask(limb.labels, "grey_matter", "white_matter", "csf").any()
+    with pytest.raises(ValueError, match="too small for this limb"):
+        body.limb_slice(64, seed=7, fov_mm=100.0)
+
+
+def test_randomized_pairs_vary_every_slice_within_the_stated_ranges():
+    d = domains.randomized_pairs(range(6), slices_per_patient=2, size=32, progress=False,
+                                 limb_fraction=0.5)
+    assert set(d["anatomy"]) == {"head", "limb"}
+    for name, (lo, hi) in domains.RANGES.items():
+        values = [a[name] for a in d["acquisition"]]
+        assert min(values) >= lo and max(values) <= hi and len(set(values)) == len(values)
+    # the clean twins: the same image without noise (noise has mean ~0 inside the body)
+    body_px = d["labels"] > 0
+    assert abs(float((d["ct"] - d["ct_clean"])[body_px].mean())) < 2.0
+    assert float(np.abs(d["mr"] - d["mr_clean"]).mean()) > 0.005
+    again = domains.randomized_pairs(range(6), slices_per_patient=2, size=32, progress=False,
+                                     limb_fraction=0.5)
+    np.testing.assert_array_equal(again["mr"], d["mr"])
+    heads = domains.randomized_pairs(range(3), 1, 32, progress=False, limb_fraction=0.0)
+    assert set(heads["anatomy"]) == {"head"}
+    with pytest.raises(ValueError, match="weighting must be one of"):
+        domains.random_acquisition(0, "T3")
