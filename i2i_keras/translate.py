@@ -257,7 +257,8 @@ def translate(volume, model_dir: PathLike, *, spacing_mm: Sequence[float] | None
     if array.ndim == 3:
         array = array[..., None]
     patch = config["patch"]
-    inference._check_fits(array.shape[1:3], patch, f"input ({where} has patch {patch})")
+    inference._check_fits(array.shape[1:3], patch, "input" if work is volume else
+                          "input resampled to the run's spacing")
     x = normalise(array, config["input"]["normalisation"])
     model = keras.saving.load_model(Path(model_dir) / MODEL_FILE, safe_mode=True)
     y = inference.predict_volume(x, model, patch, mode=config["mode"],

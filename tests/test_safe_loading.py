@@ -124,6 +124,8 @@ def _architecture(key: str) -> keras.Model:
     if key.startswith("05/unrolled_mri"):  # tutorial 05's hybrid (its CPU settings)
         return recon.unrolled_mri(64, iterations=4, base_filters=8, depth=2,
                                   learned_weight=True, initial_log_weight=4.0)
+    if key.startswith("08/"):  # tutorial 08's MR -> CT U-Net, no normalisation (tiles)
+        return models.unet((None, None, 1), depth=3, base_filters=16, norm="none")
     # 01 (denoising, PET), 02 (super-resolution), 05 (FBP + U-Net, MRI): a residual U-Net.
     return models.unet((None, None, 1), depth=3, base_filters=16, norm="none", residual=True)
 
