@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 
 # speedups is opt-in: it loads (and checks the installed Keras) only when asked for.
 _SUBMODULES = ("backend_steps", "baselines", "claims", "datasets", "downloads", "environment",
-               "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
+               "gan_health", "hardware", "io", "loaders", "losses", "metrics", "models", "phantoms",
                "physics", "pretrained", "quickstart", "recipes", "recon", "speedups", "training",
                "tutorials", "viz")
 _SUBMODULES += ("structure", "uncertainty")  # tutorial 07: what a translation gets wrong

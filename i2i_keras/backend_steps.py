@@ -18,6 +18,10 @@ taken at the weights of the forward pass, then each optimizer applies its own.
   one network; a GAN has several); each optimizer then steps with
   ``stateless_apply``. The GANs' two optimizers reach Keras as one
   :class:`OptimizerGroup`, whose variables are both optimizers' variables in order.
+
+A trainer with ``n_critic > 1`` (WGAN) first updates its discriminator group (the
+second) alone ``n_critic - 1`` times on the same batch, then takes the full step: the
+same order as the TensorFlow step's loop.
 """
 
 from __future__ import annotations
@@ -74,31 +78,41 @@ class OptimizerGroup:
 def train_step(model, *args):
     """``model``'s training step on JAX (args: state, data) or PyTorch (args: data)."""
     backend = keras.backend.backend()
+    extra_critic_steps = getattr(model, "n_critic", 1) - 1
     if backend == "jax":
-        return jax_train_step(model, *args)
+        state, data = args
+        for _ in range(extra_critic_steps):  # the discriminator (group 1) alone
+            _, state = jax_train_step(model, state, data, update=(1,))
+        return jax_train_step(model, state, data)
     if backend == "torch":
+        for _ in range(extra_critic_steps):
+            torch_train_step(model, *args, update=(1,))
         return torch_train_step(model, *args)
     raise NotImplementedError(f"i2i_keras trains on {BACKENDS}, not on {backend!r}")
 
 
 # -- PyTorch ---------------------------------------------------------------------------
 
-def torch_train_step(model, data):
-    """One step on PyTorch: every loss's gradients, then every optimizer's update."""
+def torch_train_step(model, data, update=None):
+    """One step on PyTorch: every loss's gradients, then every optimizer's update.
+    ``update``: the indices of the groups to update (default all); a partial step
+    (WGAN's extra critic updates) logs nothing."""
     import torch
 
     groups = model.optimizer_groups()
     losses, logs = model.compute_losses(*unpack(data))
-    grads = []
-    for k, ((opt, variables), loss) in enumerate(zip(groups, losses)):
+    active = range(len(groups)) if update is None else update
+    grads = {}
+    for k in active:
+        (opt, variables), loss = groups[k], losses[k]
         params = [v.value for v in variables]
         g = torch.autograd.grad(opt.scale_loss(loss), params, allow_unused=True,
-                                retain_graph=k < len(groups) - 1)
-        grads.append([torch.zeros_like(p) if gi is None else gi for gi, p in zip(g, params)])
+                                retain_graph=k != active[-1])
+        grads[k] = [torch.zeros_like(p) if gi is None else gi for gi, p in zip(g, params)]
     with torch.no_grad():  # every gradient is taken before any weight moves
-        for (opt, variables), g in zip(groups, grads):
-            opt.apply(g, variables)
-        return model.log(logs)
+        for k, g in grads.items():
+            groups[k][0].apply(g, groups[k][1])
+        return model.log(logs) if update is None else None
 
 
 # -- JAX -------------------------------------------------------------------------------
@@ -116,8 +130,11 @@ def _jax_log(model, values, metrics_values):
     return logs, _current(scope, model.metrics_variables, metrics_values)
 
 
-def jax_train_step(model, state, data):
-    """One step on JAX: new values of every variable from their values in ``state``."""
+def jax_train_step(model, state, data, update=None):
+    """One step on JAX: new values of every variable from their values in ``state``.
+    ``update``: the indices of the groups to update (default all; the others keep their
+    weights and optimizer state); a partial step (WGAN's extra critic updates) logs
+    nothing."""
     import jax
     import jax.numpy as jnp
 
@@ -142,11 +159,15 @@ def jax_train_step(model, state, data):
     position = {id(v): i for i, v in enumerate(model.trainable_variables)}
     trainable, new_optimizer_values, start = list(trainable), [], 0
     for k, (opt, variables) in enumerate(groups):
+        n = len(opt.variables)
+        if update is not None and k not in update:  # this group sits the step out
+            new_optimizer_values += list(optimizer_values[start:start + n])
+            start += n
+            continue
         # d(loss k)/d(all weights); jit drops what group k does not use.
         (grads,) = pullback([jnp.ones_like(s) if j == k else jnp.zeros_like(s)
                              for j, s in enumerate(scaled)])
         index = [position[id(v)] for v in variables]
-        n = len(opt.variables)
         new_weights, new_state = opt.stateless_apply(
             optimizer_values[start:start + n], [grads[i] for i in index],
             [trainable[i] for i in index])
@@ -154,7 +175,8 @@ def jax_train_step(model, state, data):
         for i, w in zip(index, new_weights):
             trainable[i] = w
         new_optimizer_values += list(new_state)
-    logs, metrics_values = _jax_log(model, values, metrics_values)
+    logs, metrics_values = ({}, metrics_values) if update is not None else _jax_log(
+        model, values, metrics_values)
     return logs, (trainable, non_trainable, new_optimizer_values, metrics_values)
 
 

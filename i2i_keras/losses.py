@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
-GAN_LOSSES = ("vanilla", "lsgan", "hinge")
+GAN_LOSSES = ("vanilla", "lsgan", "hinge", "wgan-gp")
 
 
 @keras.saving.register_keras_serializable(package="i2i_keras")
@@ -47,28 +47,50 @@ def psnr(y_true, y_pred, data_range: float = 2.0):
 
 
 def _bce_logits(logits, target: float):
-    # log(1 + e^-x) for real (target 1), log(1 + e^x) for fake (target 0), stable.
-    return ops.mean(ops.softplus(-logits if target == 1.0 else logits))
+    """Binary cross-entropy of sigmoid(logits) against ``target`` (1 real, 0 fake, or a
+    smoothed 0.9), stable: t log(1 + e^-x) + (1 - t) log(1 + e^x)."""
+    loss = 0.0
+    if target > 0.0:
+        loss = loss + target * ops.softplus(-logits)
+    if target < 1.0:
+        loss = loss + (1.0 - target) * ops.softplus(logits)
+    return ops.mean(loss)
 
 
-def adversarial_loss(kind: str = "vanilla"):
+def adversarial_loss(kind: str = "vanilla", real_label: float = 1.0):
     """(d_loss(real_logits, fake_logits), g_loss(fake_logits)) for one GAN loss.
 
     vanilla: binary cross-entropy on logits (Goodfellow et al. 2014; the generator
     maximises log D(fake), the non-saturating form). lsgan: least squares toward 1 and 0
     (Mao et al. 2017), steadier gradients. hinge: max(0, 1 ∓ D) for the discriminator,
     -D(fake) for the generator (Lim & Ye 2017; used with spectral norm). The
-    discriminator loss is halved as in pix2pix, so D learns at half G's pace.
+    discriminator loss of these three is halved as in pix2pix, so D learns at half G's
+    pace. wgan-gp: the Wasserstein critic loss mean D(fake) - mean D(real) and -D(fake)
+    for the generator (Arjovsky et al. 2017), not halved; it needs a Lipschitz critic, so
+    add ``lambda_gp`` x :func:`gradient_penalty` to the critic's loss (Gulrajani et al.
+    2017; :class:`~i2i_keras.training.Pix2Pix` does with ``gan_loss="wgan-gp"``).
+
+    real_label: the target of real images, 1; 0.9 is one-sided label smoothing
+    (Salimans et al. 2016: the discriminator is never pushed to total confidence on real
+    images; the fake target stays 0). Only vanilla and lsgan have targets to smooth.
+
+    >>> d_loss, g_loss = adversarial_loss("wgan-gp")
+    >>> float(d_loss(np.full((1, 2, 2, 1), 3.0), np.full((1, 2, 2, 1), 1.0)))  # 1 - 3
+    -2.0
     """
+    if real_label != 1.0 and kind not in ("vanilla", "lsgan"):
+        raise ValueError(f"label smoothing (real_label={real_label}) needs a loss with "
+                         f"targets, 'vanilla' or 'lsgan', not {kind!r}: hinge and wgan-gp "
+                         "have none; use real_label=1.0 with them")
     if kind == "vanilla":
         def d_loss(real, fake):
-            return 0.5 * (_bce_logits(real, 1.0) + _bce_logits(fake, 0.0))
+            return 0.5 * (_bce_logits(real, real_label) + _bce_logits(fake, 0.0))
 
         def g_loss(fake):
             return _bce_logits(fake, 1.0)
     elif kind == "lsgan":
         def d_loss(real, fake):
-            return 0.5 * (ops.mean(ops.square(real - 1.0)) + ops.mean(ops.square(fake)))
+            return 0.5 * (ops.mean(ops.square(real - real_label)) + ops.mean(ops.square(fake)))
 
         def g_loss(fake):
             return ops.mean(ops.square(fake - 1.0))
@@ -78,9 +100,91 @@ def adversarial_loss(kind: str = "vanilla"):
 
         def g_loss(fake):
             return -ops.mean(fake)
+    elif kind == "wgan-gp":
+        def d_loss(real, fake):
+            return ops.mean(fake) - ops.mean(real)
+
+        def g_loss(fake):
+            return -ops.mean(fake)
     else:
         raise ValueError(f"gan_loss must be one of {GAN_LOSSES}, got {kind!r}")
     return d_loss, g_loss
+
+
+def input_gradient(fn: Callable, x):
+    """d sum(fn(x)) / dx, the same shape as x, and itself differentiable (a penalty on
+    it trains the weights inside ``fn``). Each backend takes it its own way: a
+    TensorFlow ``GradientTape``, ``jax.grad``, ``torch.autograd.grad`` with
+    ``create_graph``. ``fn`` must not assign variables (call Keras models in it with
+    ``training=False``): under ``jax.grad`` an assignment would leak a tracer.
+
+    >>> x = np.array([[1.0, -2.0]], "float32")
+    >>> [float(g) for g in ops.convert_to_numpy(input_gradient(ops.square, x))[0]]
+    [2.0, -4.0]
+    """
+    backend = keras.backend.backend()
+    x = ops.convert_to_tensor(x, "float32")
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total = ops.sum(fn(x))
+        return tape.gradient(total, x)
+    if backend == "jax":
+        import jax
+
+        return jax.grad(lambda z: ops.sum(fn(z)))(x)
+    if backend == "torch":
+        import torch
+
+        x = x if x.requires_grad else x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            total = ops.sum(fn(x))
+            (grad,) = torch.autograd.grad(total, x, create_graph=True)
+        return grad
+    raise NotImplementedError(f"input_gradient runs on tensorflow, jax and torch, not {backend!r}")
+
+
+def gradient_penalty(critic: Callable, real, fake, epsilon=None, seed=None):
+    """WGAN-GP's gradient penalty (Gulrajani et al., NeurIPS 2017, eq. 3, without λ):
+
+        x_hat = eps real + (1 - eps) fake,  eps ~ U[0, 1] drawn per image,
+        penalty = mean over images of (||grad f(x_hat)||_2 - 1)^2,
+
+    where f(image) is the critic's value of one image, the mean of its patch logits
+    (the critic loss compares those means), and the norm is per image over all its
+    pixels and channels. It pushes the critic's slope towards 1 along lines between
+    real and fake images: a soft 1-Lipschitz constraint. Multiply by λ = 10 (the paper's).
+    A critic with batch norm mixes images, so the per-image gradient loses its meaning:
+    use instance, layer or no normalisation in it.
+
+    critic: callable image (B, H, W, C) -> logits (B, ...) (for pix2pix,
+    ``lambda image: D([condition, image], training=False)``); real, fake: (B, H, W, C),
+    no gradient flows back into them (a penalty on the critic alone). epsilon: (B,)
+    given for a test, else drawn with ``seed`` (an int or keras.random.SeedGenerator).
+    Returns a scalar.
+
+    >>> real, fake = np.ones((2, 4, 4, 1), "float32"), np.zeros((2, 4, 4, 1), "float32")
+    >>> # f = mean of 2 x: slope 2 / 16 a pixel, gradient norm 2 / 4 = 0.5 per image
+    >>> float(gradient_penalty(lambda z: 2.0 * z, real, fake))  # (0.5 - 1)^2
+    0.25
+    """
+    real = ops.stop_gradient(ops.cast(real, "float32"))
+    fake = ops.stop_gradient(ops.cast(fake, "float32"))
+    n = ops.shape(real)[0]
+    if epsilon is None:
+        epsilon = keras.random.uniform((n,), seed=seed)
+    eps = ops.reshape(ops.cast(epsilon, "float32"), (-1,) + (1,) * (len(real.shape) - 1))
+    x_hat = eps * real + (1.0 - eps) * fake
+
+    def value(image):  # f per image: the mean of its patch logits
+        logits = ops.cast(critic(image), "float32")
+        return ops.mean(ops.reshape(logits, (ops.shape(logits)[0], -1)), axis=1)
+
+    grad = input_gradient(value, x_hat)
+    norm = ops.sqrt(ops.sum(ops.square(ops.reshape(grad, (n, -1))), axis=1) + 1e-12)
+    return ops.mean(ops.square(norm - 1.0))
 
 
 # --------------------------------------------------------------------------------------

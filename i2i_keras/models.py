@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 NORMS = ("batch", "instance", "none")
 UPSAMPLING = ("transpose", "resize")
@@ -335,10 +335,95 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
     return keras.Model(inputs, outputs, name=name)
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class SpectralConv2D(layers.Conv2D):
+    """A Conv2D whose kernel is divided by its largest singular value (spectral
+    normalisation, Miyato et al., ICLR 2018): the layer is then (about) 1-Lipschitz, so a
+    discriminator made of such layers cannot grow arbitrarily steep, the usual way a
+    GAN's discriminator "wins".
+
+    The kernel (k, k, C_in, C_out) is seen as a matrix W of shape (k·k·C_in, C_out); its
+    largest singular value sigma is estimated by power iteration from a vector u (a
+    non-trainable weight, saved with the model) and the convolution uses W / sigma. As
+    in the paper and PyTorch's ``spectral_norm``, each training call runs
+    ``power_iterations`` steps and keeps the new u, so the estimate sharpens over
+    training at the cost of one matrix-vector product a step; an inference call uses
+    the same iteration without storing u. Gradients flow through W / sigma (u, v held
+    fixed), the paper's re-parametrisation.
+
+    Why not ``keras.layers.SpectralNormalization``: in Keras 3.15 it writes W / sigma
+    *into* the trainable kernel during the forward pass. That assignment is lost in a
+    stateless JAX step (the trainers' :mod:`~i2i_keras.backend_steps`), and on TensorFlow
+    the gradient then bypasses the division; this layer only ever assigns u, a
+    non-trainable weight, which every backend's step carries.
+
+    >>> import numpy as np
+    >>> conv = SpectralConv2D(4, 3, padding="same", power_iterations=20)
+    >>> y = conv(np.ones((1, 8, 8, 2), "float32"), training=True)  # (1, 8, 8, 4)
+    >>> w = np.reshape(conv.kernel.numpy(), (-1, 4))  # (3*3*2, 4)
+    >>> largest = np.linalg.svd(w, compute_uv=False)[0]
+    >>> round(float(conv.sigma() / largest), 3)  # the estimate, against the SVD's
+    1.0
+    """
+
+    def __init__(self, *args, power_iterations: int = 1, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.power_iterations = int(power_iterations)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.u = self.add_weight(shape=(1, self.filters), name="u", trainable=False,
+                                 initializer=keras.initializers.RandomNormal(seed=0))
+
+    def _power_iteration(self):
+        """(u, sigma): u after the power iterations, sigma = v W u^T (float32)."""
+        w = ops.reshape(ops.cast(self.kernel, "float32"), (-1, self.filters))
+        u = ops.cast(self.u, "float32")
+        for _ in range(max(1, self.power_iterations)):
+            v = _unit(ops.matmul(u, ops.transpose(w)))  # (1, k*k*C_in)
+            u = _unit(ops.matmul(v, w))  # (1, C_out)
+        u, v = ops.stop_gradient(u), ops.stop_gradient(v)
+        return u, ops.sum(ops.matmul(v, w) * u)
+
+    def sigma(self):
+        """The current estimate of the kernel's largest singular value (a scalar)."""
+        return self._power_iteration()[1]
+
+    def call(self, inputs, training=False):
+        u, sigma = self._power_iteration()
+        if training:
+            self.u.assign(ops.cast(u, self.u.dtype))
+        kernel = ops.cast(ops.cast(self.kernel, "float32") / sigma, self.compute_dtype)
+        outputs = self.convolution_op(inputs, kernel)
+        if self.use_bias:
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+        return outputs if self.activation is None else self.activation(outputs)
+
+    # Conv2D saves only its kernel and bias: u, the power iteration's state, goes too.
+    def _saved_variables(self):
+        return [self.kernel] + ([self.bias] if self.use_bias else []) + [self.u]
+
+    def save_own_variables(self, store):
+        for i, variable in enumerate(self._saved_variables() if self.built else []):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        for i, variable in enumerate(self._saved_variables() if self.built else []):
+            variable.assign(store[str(i)])
+
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations}
+
+
+def _unit(x, eps: float = 1e-12):
+    """x / ||x|| (the whole array)."""
+    return x / ops.sqrt(ops.maximum(ops.sum(x * x), eps))
+
+
 def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 64,
              norm: str = "instance", conditional: bool = True,
              condition_channels: int | None = None, windows=(),
-             name: str = "patchgan") -> keras.Model:
+             spectral_norm: bool = False, name: str = "patchgan") -> keras.Model:
     """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
 
     With the defaults (n_layers=3, 64 filters) it is the pix2pix and CycleGAN papers'
@@ -356,8 +441,11 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     inputs [condition (H, W, condition_channels), image]; CycleGAN judges the image
     alone. windows: display windows (low, high) in the image's normalised units, each
     shown to the discriminator as an extra channel (:class:`WindowChannels`), e.g. a
-    soft-tissue window for CT so that it can judge brain contrast. Output:
-    (B, H / 2**n_layers, W / 2**n_layers, 1) logits, no activation.
+    soft-tissue window for CT so that it can judge brain contrast. spectral_norm: every
+    convolution a :class:`SpectralConv2D` (Miyato et al. 2018), each layer about
+    1-Lipschitz; usually with norm="none" (SNGAN's discriminators have no other
+    normalisation) but any norm works. Output: (B, H / 2**n_layers, W / 2**n_layers, 1)
+    logits, no activation.
 
     >>> d = patchgan((64, 64, 1), n_layers=2, base_filters=8)  # 34x34 patches
     >>> d.output_shape, d.count_params()
@@ -375,17 +463,18 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     else:
         inputs, x = image, seen
     init = keras.initializers.RandomNormal(0.0, 0.02)
+    conv = SpectralConv2D if spectral_norm else layers.Conv2D
     for i in range(n_layers + 1):  # n_layers stride-2 convs, then one stride-1 conv
         filters = base_filters * min(2 ** i, 8)
-        x = layers.Conv2D(filters, 4, strides=2 if i < n_layers else 1, padding="same",
+        x = conv(filters, 4, strides=2 if i < n_layers else 1, padding="same",
                           kernel_initializer=init, use_bias=(i == 0 or norm == "none"),
                           name=f"conv{i}")(x)
         n = _norm(norm, f"norm{i}") if i > 0 else None
         if n is not None:
             x = n(x)
         x = layers.LeakyReLU(0.2, name=f"lrelu{i}")(x)
-    outputs = layers.Conv2D(1, 4, padding="same", kernel_initializer=init, name="logits",
-                            dtype=OUTPUT_DTYPE)(x)
+    outputs = conv(1, 4, padding="same", kernel_initializer=init, name="logits",
+                   dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 

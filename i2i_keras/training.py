@@ -131,8 +131,9 @@ class Pix2Pix(Trainer):
 
     generator: (B, H, W, Cx) → (B, H, W, Cy). discriminator: [x, y] → patch logits.
     Logged metrics: ``g_loss`` (adversarial + lambda_l1 * l1 [+ extra]), ``d_loss``,
-    ``l1``, ``psnr`` (dB over the normalised range [-1, 1], data range 2) and ``extra``
-    when compiled with an ``extra_loss``; in validation ``val_l1`` and ``val_psnr``.
+    ``l1``, ``psnr`` (dB over the normalised range [-1, 1], data range 2), ``extra``
+    when compiled with an ``extra_loss`` and ``gp`` (the gradient penalty, before
+    lambda_gp) with ``gan_loss="wgan-gp"``; in validation ``val_l1`` and ``val_psnr``.
     ``model(x)`` and ``predict`` run the generator.
     Keras cannot guess the direction of these names: give EarlyStopping and
     ModelCheckpoint ``mode="min"`` for ``val_l1`` and ``mode="max"`` for ``val_psnr``.
@@ -148,31 +149,50 @@ class Pix2Pix(Trainer):
         self.l1_tracker = keras.metrics.Mean(name="l1")
         self.psnr_tracker = keras.metrics.Mean(name="psnr")
         self.extra_tracker = keras.metrics.Mean(name="extra")
+        self.gp_tracker = keras.metrics.Mean(name="gp")
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer,
                 d_optimizer: keras.optimizers.Optimizer, lambda_l1: float = 100.0,
                 gan_loss: str = "vanilla", jit_compile: bool | str | None = None,
-                extra_loss=None, **kwargs):
+                extra_loss=None, lambda_gp: float = 10.0, n_critic: int = 1,
+                label_smoothing: float = 0.0, instance_noise: float = 0.0, **kwargs):
         """g_optimizer, d_optimizer: one optimizer each (pix2pix: Adam 2e-4, beta_1 0.5).
         lambda_l1: weight of the L1 term (100 in pix2pix). gan_loss: "vanilla",
-        "lsgan" or "hinge" (see :func:`i2i_keras.losses.adversarial_loss`).
+        "lsgan", "hinge" or "wgan-gp" (see :func:`i2i_keras.losses.adversarial_loss`).
         jit_compile: True to XLA-compile the step; None, each backend's usual compiled
         step (a TensorFlow graph, ``jax.jit``, eager PyTorch).
         extra_loss: None, or a term added to the generator loss, callable(y, G(x)) ->
         scalar, a name or a {name: weight} dict (:func:`i2i_keras.losses.get`); e.g.
-        SRGAN-style ``extra_loss={"perceptual": 1.0}`` with a small ``lambda_l1``."""
+        SRGAN-style ``extra_loss={"perceptual": 1.0}`` with a small ``lambda_l1``.
+
+        Stabilisers (GAN training fails when D wins or the pair oscillates):
+        lambda_gp: weight of WGAN-GP's :func:`~i2i_keras.losses.gradient_penalty`
+        (10 in Gulrajani et al.), used with ``gan_loss="wgan-gp"`` only.
+        n_critic: discriminator updates per generator update (WGAN-GP: 5); the extra
+        ones reuse the step's batch, as keras-io's WGAN-GP example does.
+        label_smoothing: one-sided, real target 1 - label_smoothing (0.1: Salimans et al.
+        2016); vanilla and lsgan only. instance_noise: std of Gaussian noise (normalised
+        units) added to the real and the fake image that D sees (Sønderby et al. 2017):
+        the two distributions overlap, so D cannot separate them perfectly."""
         super().compile(jit_compile=jit_compile, **kwargs)
         self.g_optimizer, self.d_optimizer = loss_scaled(g_optimizer), loss_scaled(d_optimizer)
         self.lambda_l1, self.gan_loss = float(lambda_l1), gan_loss
-        self.d_loss_fn, self.g_adv_fn = losses.adversarial_loss(gan_loss)
+        self.lambda_gp, self.n_critic = float(lambda_gp), int(n_critic)
+        self.label_smoothing, self.instance_noise = float(label_smoothing), float(instance_noise)
+        if self.n_critic < 1:
+            raise ValueError(f"n_critic must be at least 1, got {n_critic}")
+        self.d_loss_fn, self.g_adv_fn = losses.adversarial_loss(gan_loss, 1.0 - label_smoothing)
+        if gan_loss == "wgan-gp" or instance_noise > 0:  # the penalty's and the noise's draws
+            self.seed_generator = keras.random.SeedGenerator(0)
         self.extra_loss = extra_loss
         self.extra_loss_fn = None if extra_loss is None else losses.get(extra_loss)
 
     @property
     def metrics(self):
         extra = [self.extra_tracker] if getattr(self, "extra_loss_fn", None) else []
+        gp = [self.gp_tracker] if getattr(self, "gan_loss", None) == "wgan-gp" else []
         return [self.g_loss_tracker, self.d_loss_tracker, self.l1_tracker,
-                self.psnr_tracker] + extra
+                self.psnr_tracker] + extra + gp
 
     def call(self, x, training: bool = False):
         return self.generator(x, training=training)
@@ -184,8 +204,9 @@ class Pix2Pix(Trainer):
         # and the generator's gradient flows back through the fake pass only (one joint
         # pass over [real, fake] measured 10 % slower on the U-Net-256 step of
         # benchmarks/trainer_speed.py).
-        real_logits = ops.cast(self.discriminator([x, y], training=True), "float32")
-        fake_logits = ops.cast(self.discriminator([x, fake], training=True), "float32")
+        real_logits = ops.cast(self.discriminator([x, self.noisy(y)], training=True), "float32")
+        fake_logits = ops.cast(self.discriminator([x, self.noisy(fake)], training=True),
+                               "float32")
         fake = ops.cast(fake, "float32")  # float32 losses under mixed precision
         l1 = losses.l1(y, fake)
         g_loss = self.g_adv_fn(fake_logits) + self.lambda_l1 * l1
@@ -194,7 +215,30 @@ class Pix2Pix(Trainer):
             logs["extra"] = self.extra_loss_fn(y, fake)
             g_loss = g_loss + logs["extra"]
         d_loss = self.d_loss_fn(real_logits, fake_logits)
+        if self.gan_loss == "wgan-gp":  # the critic's slope held near 1 (Gulrajani et al.)
+            logs["gp"] = losses.gradient_penalty(
+                lambda image: self.discriminator([x, image], training=False), y, fake,
+                seed=self.seed_generator)
+            d_loss = d_loss + self.lambda_gp * logs["gp"]
         return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, **logs}
+
+    def noisy(self, image):
+        """``image`` plus instance noise (Gaussian, std ``instance_noise``), if any."""
+        if not getattr(self, "instance_noise", 0.0):
+            return image
+        noise = keras.random.normal(ops.shape(image), stddev=self.instance_noise,
+                                    seed=self.seed_generator)
+        return image + ops.cast(noise, image.dtype)
+
+    def discriminator_step(self, x, y):
+        """One update of the discriminator alone (WGAN's extra critic steps), TensorFlow."""
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            (_, d_loss), _ = self.compute_losses(x, y)
+            d_loss = self.d_optimizer.scale_loss(d_loss / replicas_in_sync())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
 
     def train_step(self, *args):
         """One pix2pix step on TensorFlow, as the TensorFlow tutorial writes it. (JAX
@@ -204,6 +248,8 @@ class Pix2Pix(Trainer):
         import tensorflow as tf
 
         x, y = unpack(args[0])
+        for _ in range(self.n_critic - 1):  # WGAN: more critic updates than generator ones
+            self.discriminator_step(x, y)
         with tf.GradientTape() as g_tape, tf.GradientTape() as d_tape:
             with self.forward_scope():  # nothing, unless a speed-up is switched on
                 (g_loss, d_loss), logs = self.compute_losses(x, y)
@@ -240,7 +286,10 @@ class Pix2Pix(Trainer):
     def get_compile_config(self):
         config = {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
                   "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
-                  "lambda_l1": self.lambda_l1, "gan_loss": self.gan_loss}
+                  "lambda_l1": self.lambda_l1, "gan_loss": self.gan_loss,
+                  "lambda_gp": self.lambda_gp, "n_critic": self.n_critic,
+                  "label_smoothing": self.label_smoothing,
+                  "instance_noise": self.instance_noise}
         if self.extra_loss is not None:
             config["extra_loss"] = _loss_config(self.extra_loss)
         return config
@@ -250,7 +299,9 @@ class Pix2Pix(Trainer):
         self.compile(keras.saving.deserialize_keras_object(config["g_optimizer"]),
                      keras.saving.deserialize_keras_object(config["d_optimizer"]),
                      config["lambda_l1"], config["gan_loss"],
-                     extra_loss=None if extra is None else _loss_from_config(extra))
+                     extra_loss=None if extra is None else _loss_from_config(extra),
+                     **{k: config[k] for k in ("lambda_gp", "n_critic", "label_smoothing",
+                                               "instance_noise") if k in config})
         self.optimizer.build()
 
 
