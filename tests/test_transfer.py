@@ -1,0 +1,28 @@
+"""benchmarks/transfer.py's real scans: read from pydicom's own test files, resampled to
+the phantoms' pixel size (never below 64 pixels a side), in their physical units."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+transfer = pytest.importorskip("transfer")
+
+
+@pytest.mark.parametrize("name", transfer.CT_SCANS + transfer.MR_SCANS)
+def test_real_slices_come_at_the_training_scale_in_their_units(name):
+    image, pixel_mm = transfer.real_slice(name)
+    assert image.ndim == 2 and min(image.shape) >= 56 and all(s % 8 == 0 for s in image.shape)
+    assert pixel_mm <= transfer.TRAIN_PIXEL_MM + 1e-6
+    assert pixel_mm == pytest.approx(transfer.TRAIN_PIXEL_MM) or min(image.shape) < 72
+    if name in transfer.CT_SCANS:  # HU: air (-1000, -896 in CT_small) somewhere, soft tissue near 0-80
+        assert image.min() < -800 and -200 < np.median(image[image > -500]) < 200
+
+
+def test_sr_pairs_are_tutorial_02s():
+    hr = np.random.default_rng(0).uniform(0, 1, (2, 32, 32)).astype("f4")
+    x, y = transfer.sr_pairs(hr)
+    assert x.shape == y.shape == (2, 32, 32, 1)
+    np.testing.assert_allclose((y[..., 0] + 1) / 2, hr, atol=1e-6)
