@@ -17,7 +17,7 @@ def test_real_slices_come_at_the_training_scale_in_their_units(name):
     assert image.ndim == 2 and min(image.shape) >= 56 and all(s % 8 == 0 for s in image.shape)
     assert pixel_mm <= transfer.TRAIN_PIXEL_MM + 1e-6
     assert pixel_mm == pytest.approx(transfer.TRAIN_PIXEL_MM) or min(image.shape) < 72
-    if name in transfer.CT_SCANS:  # HU: air (-1000, -896 in CT_small) somewhere, soft tissue near 0-80
+    if name in transfer.CT_SCANS:  # HU: air (-896 in CT_small), soft tissue near 0-80
         assert image.min() < -800 and -200 < np.median(image[image > -500]) < 200
 
 
