@@ -40,6 +40,9 @@ from scipy import ndimage
 from . import phantoms
 from .io import I2IDataError
 
+# Bump when a change here changes the volumes a seed gives (cache keys include it, with
+# phantoms.VERSION).
+VERSION = 1
 # Millimetres per unit of the phantom's slice level z (-1 skull base ... +1 vertex): an
 # adult head is about 180 mm from the skull base to the vertex.
 MM_PER_Z = 90.0

@@ -83,6 +83,7 @@ if importlib.util.find_spec("i2i_keras") is None:
 # %%
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -201,8 +202,9 @@ check("a voxel keeps its value and its position in mm after reorientation",
 
 # %% [markdown]
 # **Spacing.** `emri_small.dcm` has no `PixelSpacing`; the reader assumes 1 mm and says
-# so (below). A network trained at 1.72 mm pixels sees anatomy at the wrong scale on
-# 1 mm pixels; § 6 shows `translate` refusing such an input and resampling it on request.
+# so (below). A network trained on the phantoms' larger pixels would see anatomy at the
+# wrong scale on 1 mm pixels; § 6 shows `translate` refusing such an input, and
+# resampling it when asked to.
 
 # %%
 for w in caught:
@@ -268,8 +270,9 @@ for key in ("PatientName", "PatientID", "PatientBirthDate", "InstitutionName", "
 # the MR as a compressed NIfTI file. Everything after this cell reads only those files.
 
 # %%
-def phantom_heads(heads, size, slices, slice_mm):
-    """CT (HU), T1 MR and tissue labels of `heads` phantom heads, (heads, slices, size, size)."""
+def phantom_heads(heads, size, slices, slice_mm, version):
+    """CT (HU), T1 MR and tissue labels of `heads` phantom heads, (heads, slices, size, size).
+    (`version`: of the volume generator, so a changed generator is not read from the cache.)"""
     out = {"ct": [], "mr": [], "labels": []}
     # Progress bars go to standard output: in a notebook, standard error shows as red.
     for seed in tqdm(range(heads), desc="phantom heads", file=sys.stdout, mininterval=2.0):
@@ -295,7 +298,8 @@ def export_head(i, folder):
 
 t = time.perf_counter()
 HEADS = i2i.datasets.cached("own_data_heads", phantom_heads, heads=P["heads"],
-                            size=P["size"], slices=P["slices"], slice_mm=P["slice_mm"])
+                            size=P["size"], slices=P["slices"], slice_mm=P["slice_mm"],
+                            version=volumes.VERSION)
 EXPORT = WORK / "export"
 for i in range(P["heads"]):
     export_head(i, EXPORT)
@@ -343,6 +347,20 @@ print(f"largest affine difference MR vs CT: {worst_mm:.4f} mm; lowest body Dice 
 check("every pair is on one grid in the same place (affines within 0.01 mm) with body "
       "outlines that agree (Dice > 0.95)", worst_mm < 0.01 and worst_dice > 0.95,
       f"{worst_mm:.4f} mm, Dice {worst_dice:.3f}")
+
+# %% [markdown]
+# **A damaged export.** Copies go wrong too: a slice lost on the way, a localizer or a
+# second stack saved into the same folder. `io.read_dicom_series` sorts the slices along
+# their normal and refuses a gap, uneven spacing or mixed orientations, naming the files:
+
+# %%
+broken = WORK / "broken_series"
+shutil.copytree(EXPORT / "head00_ct", broken)
+(broken / "IM0004.dcm").unlink()  # one slice lost
+try:
+    io.read_dicom_series(broken)
+except io.I2IDataError as error:
+    print("refused:", str(error).replace(str(WORK), "WORK"))
 
 # %% [markdown]
 # **Windows.** The CT goes to the network through a fixed window: −1000 HU (air) to
@@ -661,7 +679,7 @@ check("the written DICOM carries no patient name, ID or birth date, nor any othe
 # | slope/intercept | every HU off by 1024 (or scaled) | `io.read_dicom` applies them; HU functions refuse integer arrays |
 # | intensity scaling | MR from another scanner far brighter or darker | per-volume percentile scaling, saved in `run.json` |
 # | patient data | names, IDs, dates in headers you share | `io.write_dicom_series` de-identifies by default; check the header you wrote |
-# | bad series | a missing slice, uneven gaps, a localizer mixed in | `io.read_dicom_series` refuses them, naming the files |
+# | bad series | a missing slice, uneven gaps, a localizer mixed in | `io.read_dicom_series` refuses them, naming the files (§ 3) |
 #
 # Two more that tiling adds: a volume **smaller than a patch** (refused, § 6) and
 # **normalisation layers** that see only a tile (measured in § 5).
@@ -691,8 +709,6 @@ print(f"notebook wall time: {(time.perf_counter() - T0) / 60:.1f} min "
 
 # %% jupyter={"source_hidden": true}
 # 1. Plain tiling through a copied run.
-import shutil
-
 plain_run = WORK / "plain_run"
 shutil.copytree(RUN, plain_run, dirs_exist_ok=True)
 settings = json.loads((plain_run / "run.json").read_text()) | {"overlap": 0.0, "blend": "constant"}
