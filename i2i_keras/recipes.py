@@ -65,11 +65,12 @@ class Settings:
         return cls()
 
 
-def build_pix2pix(s: Settings, steps_per_epoch: int):
+def build_pix2pix(s: Settings, steps_per_epoch: int, **compile_options):
     """The generator (U-Net, instance norm, tanh output), the conditional PatchGAN and
     the compiled :class:`~i2i_keras.training.Pix2Pix`: Adam (beta_1 0.5) for both, the
     rate decayed linearly to 0 over ``s.epochs * steps_per_epoch`` steps, vanilla GAN
-    loss and ``s.lambda_l1`` x L1."""
+    loss and ``s.lambda_l1`` x L1. ``compile_options`` go to ``compile`` (e.g.
+    ``steps_per_execution``)."""
     from . import models, training
 
     shape = (s.size, s.size, 1)
@@ -78,5 +79,5 @@ def build_pix2pix(s: Settings, steps_per_epoch: int):
     gan = training.Pix2Pix(generator, discriminator)
     total = s.epochs * steps_per_epoch
     gan.compile(training.adam(s.learning_rate, total), training.adam(s.learning_rate, total),
-                lambda_l1=s.lambda_l1, gan_loss="vanilla")
+                lambda_l1=s.lambda_l1, gan_loss="vanilla", **compile_options)
     return gan
