@@ -126,6 +126,8 @@ def _architecture(key: str) -> keras.Model:
                                   learned_weight=True, initial_log_weight=4.0)
     if key.startswith("08/"):  # tutorial 08's MR -> CT U-Net, no normalisation (tiles)
         return models.unet((None, None, 1), depth=3, base_filters=16, norm="none")
+    if key.startswith("06/"):  # tutorial 06's small MR -> CT generator (best run, collapse)
+        return models.unet((64, 64, 1), depth=3, base_filters=8, norm="instance")
     # 01 (denoising, PET), 02 (super-resolution), 05 (FBP + U-Net, MRI): a residual U-Net.
     return models.unet((None, None, 1), depth=3, base_filters=16, norm="none", residual=True)
 
