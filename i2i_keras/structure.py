@@ -39,11 +39,6 @@ BRAIN = ("grey_matter", "white_matter")
 HU_CLASSES: dict[str, tuple[float, float]] = {
     "air": (-np.inf, -400.0), "fat": (-400.0, -30.0),
     "soft tissue": (-30.0, 200.0), "bone": (200.0, np.inf)}
-# The phantom tissues in each of those classes (what the truth says the pixel is).
-LABEL_CLASSES: dict[str, tuple[str, ...]] = {
-    "air": ("air", "air_cavity"), "fat": ("fat",),
-    "soft tissue": ("muscle", "csf", "grey_matter", "white_matter", "vessel", "lesion"),
-    "bone": ("cortical_bone", "marrow", "calcification")}
 
 
 def _stack(x) -> np.ndarray:
@@ -144,6 +139,13 @@ def classify_hu(hu) -> np.ndarray:
     hu = np.asarray(hu, np.float64)
     # The boundaries of metrics.tissue_masks_from_ct: -400 is fat, -30 and 200 soft tissue.
     return np.select([hu < -400, hu < -30, hu <= 200], [0, 1, 2], 3).astype(np.int8)
+
+
+# The phantom tissues in each class: where each tissue's table CT number falls (so
+# lesions and vessels are soft tissue, calcifications bone, fatty marrow fat).
+LABEL_CLASSES: dict[str, tuple[str, ...]] = {
+    name: tuple(t.name for t in T.values() if classify_hu(t.hu) == i)
+    for i, name in enumerate(HU_CLASSES)}
 
 
 def label_classes(labels) -> np.ndarray:

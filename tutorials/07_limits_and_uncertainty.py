@@ -222,6 +222,12 @@ for name, c in contrast.items():
               f"from {c.min():7.2f} to {c.max():7.2f}")
 fate = structure.lesion_fate(contrast["synthetic CT (HU)"], contrast["true CT (HU)"])
 print("on the synthetic CT:", ", ".join(f"{v} {k}" for k, v in fate.items()))
+TR, TE = i2i.phantoms.PROTOCOLS["T1"]  # the phantoms' T1 spin echo, at 1.5 T
+signal = {n: t.pd * (1 - np.exp(-TR / t.t1[0])) * np.exp(-TE / t.t2[0])
+          for n, t in i2i.phantoms.TISSUES.items()}
+print(f"T1 signal S = PD (1 - exp(-TR/T1)) exp(-TE/T2), TR {TR:.0f} ms, TE {TE:.0f} ms: "
+      + ", ".join(f"{n} {signal[n]:.3f}" for n in ("lesion", "grey_matter", "white_matter",
+                                                   "csf")))
 
 # %%
 if n_lesions:
@@ -248,11 +254,11 @@ if n_lesions:
     plt.show()
 
 # %% [markdown]
-# The red outline is the true lesion. The network learned one rule from lesion-free
-# heads: *dark on T1 inside the brain* means CSF (15 HU) or grey matter. A lesion is
-# dark on T1, so whatever the synthetic CT puts there is that rule applied to tissue it
-# never saw, not a measurement; the numbers above say how much of the contrast
-# survived. A clinician reading the synthetic CT alone cannot tell.
+# The red outline is the true lesion. The network never saw one, and on this T1 MR a
+# lesion gives nearly the signal of grey matter (printed above): what the synthetic CT
+# puts there is the CT number of tissues the network knows that look alike, not a
+# measurement of the lesion. The numbers above say how much of the contrast survived;
+# someone reading the synthetic CT alone cannot tell.
 #
 # ## 3b · Hallucination, the second way: bone where there is air
 # Air and cortical bone are both black on a T1 MR. Inside the air cavities (frontal
