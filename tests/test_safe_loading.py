@@ -124,6 +124,11 @@ def _architecture(key: str) -> keras.Model:
     if key.startswith("05/unrolled_mri"):  # tutorial 05's hybrid (its CPU settings)
         return recon.unrolled_mri(64, iterations=4, base_filters=8, depth=2,
                                   learned_weight=True, initial_log_weight=4.0)
+    if key.startswith("07/mr_ct_seed"):  # tutorial 07's MR -> CT U-Net with dropout
+        return models.unet((64, 64, 1), depth=3, base_filters=16, norm="instance", dropout=0.2)
+    if key.startswith("07/seg_"):  # tutorial 07's six-class CT segmenter
+        return models.unet((64, 64, 1), out_channels=6, depth=3, base_filters=8,
+                           norm="instance", output_activation="softmax")
     if key.startswith("08/"):  # tutorial 08's MR -> CT U-Net, no normalisation (tiles)
         return models.unet((None, None, 1), depth=3, base_filters=16, norm="none")
     if key.startswith("06/"):  # tutorial 06's small MR -> CT generator (best run, collapse)

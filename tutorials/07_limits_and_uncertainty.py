@@ -308,7 +308,8 @@ mc_mean, mc_sd = uncertainty.mc_dropout(net, x[test], n=P["passes"], transform=t
 print(f"MC dropout: {P['passes']} passes of {len(test)} slices in "
       f"{time.perf_counter() - t:.1f} s")
 ens_mean, ens_sd = ensemble.predict(x[test], transform=to_hu)
-methods = {"MC dropout": (mc_mean, mc_sd), f"ensemble of {P['members']}": (ens_mean, ens_sd)}
+ENSEMBLE = f"ensemble of {P['members']}"
+methods = {"MC dropout": (mc_mean, mc_sd), ENSEMBLE: (ens_mean, ens_sd)}
 reports = {}
 for name, (mean, sd) in methods.items():
     reports[name] = uncertainty.calibration_report(sd, mean - truth, mask=body)
@@ -353,21 +354,31 @@ plt.show()
 
 # %%
 classes = structure.label_classes(labels)  # air, fat, soft tissue, bone (by name below)
+sure_wrong = {}
 for name, (mean, sd) in methods.items():
     sure = body & (sd <= np.percentile(sd[body], 10))
     wrong = sure & (np.abs(mean - truth) > 300)
+    sure_wrong[name] = (int(wrong.sum()), float(mean[wrong].mean()) if wrong.any() else np.nan)
     print(f"{name}: of the surest tenth of body pixels, {wrong.sum()} are off by more than "
           f"300 HU; their true class: " + ", ".join(
               f"{c} {np.mean(classes[wrong] == i):.0%}" for i, c in enumerate(structure.HU_CLASSES))
           + (f"; predicted {mean[wrong].mean():.0f} HU on average" if wrong.any() else ""))
+n_mc, hu_mc = sure_wrong["MC dropout"]
+check("MC dropout's confidently wrong pixels are predicted within 200 HU of an end of the "
+      f"output range ({W.low:.0f} or {W.high:.0f} HU)",
+      min(abs(hu_mc - W.low), abs(hu_mc - W.high)) < 200, f"{hu_mc:.0f} HU")
+n_ens = sure_wrong[ENSEMBLE][0]
+check("the ensemble has fewer confidently wrong pixels than MC dropout", n_ens < n_mc,
+      f"{n_ens} against {n_mc}")
 
 # %% [markdown]
-# Where those pixels are predicted near -1000 HU (the average printed above), the
-# network's tanh output sits near its limit of -1, where it barely moves when dropout
-# changes the units before it: MC dropout then reports near-zero spread whatever the
-# truth. Independently trained
-# networks need not agree there, which is one reason ensembles are the stronger
-# baseline in the literature (Ovadia et al., NeurIPS 2019). Maps show where both sit, on
+# The network's output is a tanh, so its CT numbers end at -1000 and +2000 HU (the
+# window `W`). MC dropout's confidently wrong pixels sit near one of those ends (the
+# average printed above): there the tanh is flat, and its output barely moves when
+# dropout changes the units before it, so the passes agree whatever the truth.
+# Independently trained networks need not agree there (the ensemble's count above);
+# ensembles were also the most reliable of the methods Ovadia et al. (NeurIPS 2019)
+# compared under dataset shift. Maps show where both sit, on
 # one test slice low in the head (bone, air cavities):
 
 # %%
@@ -462,7 +473,8 @@ plt.show()
 # Three segmentation networks, same architecture, same number of steps, scored on the
 # real CTs of the test patients (Dice per class):
 # 1. the few real CTs alone;
-# 2. the few real CTs plus the synthetic ones (each batch half real, half synthetic);
+# 2. the few real CTs plus the synthetic ones (half of each pass real, the few slices
+#    repeated; half synthetic);
 # 3. for reference, the real CTs of *all* training patients (what more real data gives).
 
 # %%
