@@ -303,7 +303,8 @@ HEADS = i2i.datasets.cached("own_data_heads", phantom_heads, heads=P["heads"],
 EXPORT = WORK / "export"
 for i in range(P["heads"]):
     export_head(i, EXPORT)
-print(f"{P['heads']} heads drawn and exported in {time.perf_counter() - t:.0f} s:",
+print(f"{P['heads']} heads drawn (or read from the cache) and exported in "
+      f"{time.perf_counter() - t:.0f} s:",
       sorted(p.name for p in EXPORT.iterdir())[:4], "...")
 
 # %% [markdown]
