@@ -80,6 +80,30 @@ def readme_table(header: list[str], rows: list[list], fmt: str = ".1f") -> None:
     print("\n".join([TABLE_START, *lines, TABLE_END]))
 
 
+def report_table(reports: dict[str, dict[str, float]], fmt: str = ".1f") -> None:
+    """:func:`readme_table` of :func:`i2i_keras.metrics.report`'s results, one column per
+    method, the best of each row in bold (lowest MAE, smallest |ME|, highest PSNR).
+
+    >>> report_table({"rule": {"MAE body (HU)": 147.5, "ME body (HU)": -110.5},
+    ...               "net": {"MAE body (HU)": 45.3, "ME body (HU)": -7.2}})
+    README table:
+    | | rule | net |
+    |---|---:|---:|
+    | MAE body (HU) | 147.5 | **45.3** |
+    | ME body (HU) | -110.5 | **-7.2** |
+    end of README table
+    """
+    methods = list(reports)
+    rows = []
+    for key in reports[methods[0]]:
+        values = [reports[m][key] for m in methods]
+        score = [v if key.startswith("PSNR") else -abs(v) for v in values]
+        best = max(range(len(values)), key=score.__getitem__)
+        rows.append([key] + [f"**{v:{fmt}}**" if i == best else format(v, fmt)
+                             for i, v in enumerate(values)])
+    readme_table([""] + methods, rows, fmt)
+
+
 # --- reading notebooks and README.md --------------------------------------------------
 
 
@@ -303,8 +327,7 @@ def record_syllabus(syllabus: str, name: str, mode: str, minutes: float, date: s
 def _environment(mode: str) -> dict[str, str]:
     return {"I2I_QUICK": "1" if mode == "quick" else "0",
             "I2I_PRETRAINED": "1" if mode == "pretrained" else "0",
-            "I2I_SAVE_PRETRAINED": "1" if mode == "full" else "0",
-            "MPLBACKEND": "Agg"}
+            "I2I_SAVE_PRETRAINED": "1" if mode == "full" else "0"}
 
 
 def run(names: list[str], mode: str = "full") -> int:
@@ -315,6 +338,7 @@ def run(names: list[str], mode: str = "full") -> int:
     notebooks = [notebook_path(n) for n in names] or \
         sorted(TUTORIALS.glob("[0-9][0-9]_*.ipynb"))
     os.environ.update(_environment(mode))
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend keeps the figures
     scratch = Path(tempfile.mkdtemp(prefix="i2i_tutorials_"))
     date = datetime.date.today().isoformat()
     stamp = f"{date} on a {machine()}"
