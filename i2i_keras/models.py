@@ -11,6 +11,10 @@ network saves and loads as a ``.keras`` file on any Keras 3 backend. The only la
 our own, :class:`ReflectionPadding2D` (used by :func:`resnet_generator`), is registered
 with Keras: ``import i2i_keras`` before loading such a file.
 
+:func:`unet` and :func:`patchgan` are 2D or 3D by their ``input_shape``: (H, W, C) builds
+the network from Conv2D layers, (D, H, W, C) the same network from Conv3D layers (every
+3x3 kernel a 3x3x3 one, every 2x2 pooling a 2x2x2 one), for volumes and 3D patches.
+
 Example
 -------
 >>> from i2i_keras import models
@@ -35,6 +39,21 @@ UPSAMPLING = ("transpose", "resize")
 OUTPUT_DTYPE = "float32"
 
 
+def _spatial_dims(input_shape, builder: str) -> int:
+    """2 for an (H, W, C) input, 3 for (D, H, W, C); a ValueError that says so otherwise."""
+    dims = len(input_shape) - 1
+    if dims not in (2, 3):
+        raise ValueError(f"{builder} takes input_shape (H, W, C) for 2D images or (D, H, W, C) "
+                         f"for volumes, got {tuple(input_shape)} ({dims} spatial axes)")
+    return dims
+
+
+def _layer(kind: str, dims: int):
+    """The Keras layer class ``kind`` ("Conv{}D", "Conv{}DTranspose", "MaxPooling{}D",
+    "UpSampling{}D") for 2 or 3 spatial dimensions: ("Conv{}D", 3) -> layers.Conv3D."""
+    return getattr(layers, kind.format(dims))
+
+
 def _norm(kind: str, name: str):
     if kind == "batch":
         return layers.BatchNormalization(name=name)
@@ -44,10 +63,12 @@ def _norm(kind: str, name: str):
 
 
 def _conv_block(x, filters: int, norm: str, name: str, dropout: float = 0.0):
-    """Two 3x3 convolutions, each followed by normalisation and ReLU."""
+    """Two 3x3 (3x3x3 for a 5D tensor) convolutions, each followed by normalisation
+    and ReLU."""
+    conv = _layer("Conv{}D", len(x.shape) - 2)
     for i in (1, 2):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=norm == "none",
-                          name=f"{name}_conv{i}")(x)
+        x = conv(filters, 3, padding="same", use_bias=norm == "none",
+                 name=f"{name}_conv{i}")(x)
         n = _norm(norm, f"{name}_norm{i}")
         if n is not None:
             x = n(x)
@@ -58,11 +79,14 @@ def _conv_block(x, filters: int, norm: str, name: str, dropout: float = 0.0):
 
 
 def check_size(shape, depth: int) -> None:
-    """Raise a clear error unless height and width are multiples of 2**depth."""
-    for side in shape[:2]:
+    """Raise a clear error unless every spatial side of ``shape`` ((H, W, C) or
+    (D, H, W, C)) is a multiple of 2**depth."""
+    sides = tuple(shape[:-1]) if len(shape) > 3 else tuple(shape[:2])
+    for side in sides:
         if side is not None and side % (2 ** depth):
             raise ValueError(
-                f"image size {shape[0]}x{shape[1]} is not a multiple of 2**depth = {2 ** depth}"
+                f"image size {'x'.join(map(str, sides))} is not a multiple of 2**depth = "
+                f"{2 ** depth}"
                 f" (depth={depth}): a U-Net halves the image {depth} times. Crop or pad to a "
                 f"multiple of {2 ** depth}, or use a smaller depth")
 
@@ -72,7 +96,8 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
          upsampling: str = "transpose", dropout: float = 0.0,
          output_activation: str | None = "tanh", residual: bool = False,
          name: str = "unet") -> keras.Model:
-    """2D U-Net (Ronneberger et al., MICCAI 2015): an encoder-decoder with skip connections.
+    """U-Net (Ronneberger et al., MICCAI 2015), 2D or 3D: an encoder-decoder with skip
+    connections.
 
     Each level is the original's two 3x3 convolutions, then 2x2 max pooling down and a
     2x2 transposed convolution up, adapted as image-to-image translation uses it: "same"
@@ -82,20 +107,27 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
     :func:`pix2pix_generator` (one 4x4 stride-2 convolution a level; at 256², depth 8 and
     64 filters this U-Net has 72 M weights and trains about 3x slower than its 54 M).
 
-    input_shape: (H, W, C); H and W must be multiples of 2**depth (None for any size,
-    checked when called). depth: number of 2x down-samplings; filters double at each
-    level from base_filters up to max_filters. norm: "batch", "instance" or "none".
+    input_shape: (H, W, C) for a 2D network, (D, H, W, C) for a 3D one (Çiçek et al.,
+    MICCAI 2016: 3x3x3 convolutions, 2x2x2 pooling); every side a multiple of 2**depth
+    (None for any size, checked when called). depth: number of 2x down-samplings;
+    filters double at each level from base_filters up to max_filters. norm: "batch",
+    "instance" or "none".
     upsampling: "transpose" (learned, 2x2 stride-2 transposed convolution) or
     "resize" (bilinear resize + 3x3 conv, the fix for checkerboard artefacts, Odena et
-    al. 2016). dropout: rate in the decoder blocks (pix2pix uses it as noise).
+    al. 2016; in 3D the resize is nearest-neighbour, Keras' UpSampling3D). dropout:
+    rate in the decoder blocks (pix2pix uses it as noise).
     output_activation: "tanh" for targets in [-1, 1], None for linear. residual: learn
     the correction to the input (output = input + f(input)), with the last layer
     initialised to zero so the untrained network is the identity.
 
-    Input (B, H, W, C) → output (B, H, W, out_channels).
+    Input (B, H, W, C) → output (B, H, W, out_channels); in 3D (B, D, H, W, C) →
+    (B, D, H, W, out_channels).
 
     >>> unet((64, 64, 1), depth=2, base_filters=8).count_params()
     29481
+    >>> net3d = unet((16, 32, 32, 1), depth=2, base_filters=8)  # 3x3x3 kernels: ~3x the weights
+    >>> net3d.output_shape, net3d.count_params()
+    ((None, 16, 32, 32, 1), 85177)
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -103,6 +135,7 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
         raise ValueError(f"upsampling must be one of {UPSAMPLING}, got {upsampling!r}")
     if depth < 1:
         raise ValueError(f"depth must be at least 1, got {depth}")
+    dims = _spatial_dims(input_shape, "unet")
     check_size(input_shape, depth)
     if residual and out_channels != input_shape[-1]:
         raise ValueError("residual=True needs as many output channels as input channels "
@@ -113,23 +146,26 @@ def unet(input_shape=(256, 256, 1), out_channels: int = 1, depth: int = 4,
     for level in range(depth):
         x = _conv_block(x, widths[level], norm, f"down{level}")
         skips.append(x)
-        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+        x = _layer("MaxPooling{}D", dims)(2, name=f"pool{level}")(x)
     x = _conv_block(x, widths[depth], norm, "bottom", dropout)
+    conv = _layer("Conv{}D", dims)
     for level in reversed(range(depth)):
         if upsampling == "transpose":
-            x = layers.Conv2DTranspose(widths[level], 2, strides=2, name=f"up{level}")(x)
+            x = _layer("Conv{}DTranspose", dims)(widths[level], 2, strides=2,
+                                                 name=f"up{level}")(x)
         else:
-            x = layers.UpSampling2D(2, interpolation="bilinear", name=f"resize{level}")(x)
-            x = layers.Conv2D(widths[level], 3, padding="same", name=f"up{level}")(x)
+            resize = {"interpolation": "bilinear"} if dims == 2 else {}  # 3D: nearest only
+            x = _layer("UpSampling{}D", dims)(2, **resize, name=f"resize{level}")(x)
+            x = conv(widths[level], 3, padding="same", name=f"up{level}")(x)
         x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
         x = _conv_block(x, widths[level], norm, f"dec{level}", dropout)
     if residual:
-        x = layers.Conv2D(out_channels, 1, kernel_initializer="zeros", name="correction",
-                          dtype=OUTPUT_DTYPE)(x)
+        x = conv(out_channels, 1, kernel_initializer="zeros", name="correction",
+                 dtype=OUTPUT_DTYPE)(x)
         outputs = layers.Add(name="output", dtype=OUTPUT_DTYPE)([inputs, x])
     else:
-        outputs = layers.Conv2D(out_channels, 1, activation=output_activation, name="output",
-                                dtype=OUTPUT_DTYPE)(x)
+        outputs = conv(out_channels, 1, activation=output_activation, name="output",
+                       dtype=OUTPUT_DTYPE)(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -335,36 +371,9 @@ def resnet_generator(input_shape=(256, 256, 1), out_channels: int = 1,
     return keras.Model(inputs, outputs, name=name)
 
 
-@keras.saving.register_keras_serializable(package="i2i_keras")
-class SpectralConv2D(layers.Conv2D):
-    """A Conv2D whose kernel is divided by its largest singular value (spectral
-    normalisation, Miyato et al., ICLR 2018): the layer is then (about) 1-Lipschitz, so a
-    discriminator made of such layers cannot grow arbitrarily steep, the usual way a
-    GAN's discriminator "wins".
-
-    The kernel (k, k, C_in, C_out) is seen as a matrix W of shape (k·k·C_in, C_out); its
-    largest singular value sigma is estimated by power iteration from a vector u (a
-    non-trainable weight, saved with the model) and the convolution uses W / sigma. As
-    in the paper and PyTorch's ``spectral_norm``, each training call runs
-    ``power_iterations`` steps and keeps the new u, so the estimate sharpens over
-    training at the cost of one matrix-vector product a step; an inference call uses
-    the same iteration without storing u. Gradients flow through W / sigma (u, v held
-    fixed), the paper's re-parametrisation.
-
-    Why not ``keras.layers.SpectralNormalization``: in Keras 3.15 it writes W / sigma
-    *into* the trainable kernel during the forward pass. That assignment is lost in a
-    stateless JAX step (the trainers' :mod:`~i2i_keras.backend_steps`), and on TensorFlow
-    the gradient then bypasses the division; this layer only ever assigns u, a
-    non-trainable weight, which every backend's step carries.
-
-    >>> import numpy as np
-    >>> conv = SpectralConv2D(4, 3, padding="same", power_iterations=20)
-    >>> y = conv(np.ones((1, 8, 8, 2), "float32"), training=True)  # (1, 8, 8, 4)
-    >>> w = np.reshape(conv.kernel.numpy(), (-1, 4))  # (3*3*2, 4)
-    >>> largest = np.linalg.svd(w, compute_uv=False)[0]
-    >>> round(float(conv.sigma() / largest), 3)  # the estimate, against the SVD's
-    1.0
-    """
+class _SpectralNorm:
+    """The spectral normalisation of :class:`SpectralConv2D` and :class:`SpectralConv3D`,
+    mixed into Keras' Conv2D or Conv3D."""
 
     def __init__(self, *args, power_iterations: int = 1, **kwargs):
         super().__init__(*args, **kwargs)
@@ -396,10 +405,11 @@ class SpectralConv2D(layers.Conv2D):
         kernel = ops.cast(ops.cast(self.kernel, "float32") / sigma, self.compute_dtype)
         outputs = self.convolution_op(inputs, kernel)
         if self.use_bias:
-            outputs = ops.add(outputs, ops.reshape(self.bias, (1, 1, 1, self.filters)))
+            rank = len(outputs.shape)  # (1, 1, 1, filters) in 2D, one more 1 in 3D
+            outputs = ops.add(outputs, ops.reshape(self.bias, (1,) * (rank - 1) + (self.filters,)))
         return outputs if self.activation is None else self.activation(outputs)
 
-    # Conv2D saves only its kernel and bias: u, the power iteration's state, goes too.
+    # Conv layers save only their kernel and bias: u, the power iteration's state, goes too.
     def _saved_variables(self):
         return [self.kernel] + ([self.bias] if self.use_bias else []) + [self.u]
 
@@ -415,6 +425,44 @@ class SpectralConv2D(layers.Conv2D):
         return {**super().get_config(), "power_iterations": self.power_iterations}
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class SpectralConv2D(_SpectralNorm, layers.Conv2D):
+    """A Conv2D whose kernel is divided by its largest singular value (spectral
+    normalisation, Miyato et al., ICLR 2018): the layer is then (about) 1-Lipschitz, so a
+    discriminator made of such layers cannot grow arbitrarily steep, the usual way a
+    GAN's discriminator "wins".
+
+    The kernel (k, k, C_in, C_out) is seen as a matrix W of shape (k·k·C_in, C_out); its
+    largest singular value sigma is estimated by power iteration from a vector u (a
+    non-trainable weight, saved with the model) and the convolution uses W / sigma. As
+    in the paper and PyTorch's ``spectral_norm``, each training call runs
+    ``power_iterations`` steps and keeps the new u, so the estimate sharpens over
+    training at the cost of one matrix-vector product a step; an inference call uses
+    the same iteration without storing u. Gradients flow through W / sigma (u, v held
+    fixed), the paper's re-parametrisation.
+
+    Why not ``keras.layers.SpectralNormalization``: in Keras 3.15 it writes W / sigma
+    *into* the trainable kernel during the forward pass. That assignment is lost in a
+    stateless JAX step (the trainers' :mod:`~i2i_keras.backend_steps`), and on TensorFlow
+    the gradient then bypasses the division; this layer only ever assigns u, a
+    non-trainable weight, which every backend's step carries.
+
+    >>> import numpy as np
+    >>> conv = SpectralConv2D(4, 3, padding="same", power_iterations=20)
+    >>> y = conv(np.ones((1, 8, 8, 2), "float32"), training=True)  # (1, 8, 8, 4)
+    >>> w = np.reshape(conv.kernel.numpy(), (-1, 4))  # (3*3*2, 4)
+    >>> largest = np.linalg.svd(w, compute_uv=False)[0]
+    >>> round(float(conv.sigma() / largest), 3)  # the estimate, against the SVD's
+    1.0
+    """
+
+
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class SpectralConv3D(_SpectralNorm, layers.Conv3D):
+    """:class:`SpectralConv2D` for volumes: a Conv3D whose kernel (k, k, k, C_in, C_out),
+    seen as a (k·k·k·C_in, C_out) matrix, is divided by its largest singular value."""
+
+
 def _unit(x, eps: float = 1e-12):
     """x / ||x|| (the whole array)."""
     return x / ops.sqrt(ops.maximum(ops.sum(x * x), eps))
@@ -424,7 +472,8 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
              norm: str = "instance", conditional: bool = True,
              condition_channels: int | None = None, windows=(),
              spectral_norm: bool = False, name: str = "patchgan") -> keras.Model:
-    """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch.
+    """PatchGAN discriminator (Isola et al. 2017): one real/fake logit per image patch
+    (per block of a volume in 3D).
 
     With the defaults (n_layers=3, 64 filters) it is the pix2pix and CycleGAN papers'
     70x70 PatchGAN, layer for layer as their authors' PyTorch ``NLayerDiscriminator``
@@ -434,9 +483,11 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     norm="batch" and 3 input channels it has 2,770,497 weights, 64 more than the
     TensorFlow tutorial's ``Discriminator()`` (no bias on its first convolution).
 
-    input_shape: (H, W, C) of the image judged. n_layers: stride-2 layers; the
-    receptive field of each output logit is 16, 34 or 70 pixels for n_layers 1, 2, 3
-    (choose it below the image size, or every logit sees the whole image).
+    input_shape: (H, W, C) of the image judged, or (D, H, W, C) of a volume (then
+    every convolution is 4x4x4 and the logits (B, D / 2**n_layers, ..., 1)).
+    n_layers: stride-2 layers; the receptive field of each output logit is 16, 34 or
+    70 pixels for n_layers 1, 2, 3 (choose it below the image size, or every logit sees
+    the whole image).
     conditional: pix2pix judges (condition, image) pairs, so the model takes two
     inputs [condition (H, W, condition_channels), image]; CycleGAN judges the image
     alone. windows: display windows (low, high) in the image's normalised units, each
@@ -450,25 +501,32 @@ def patchgan(input_shape=(256, 256, 1), n_layers: int = 3, base_filters: int = 6
     >>> d = patchgan((64, 64, 1), n_layers=2, base_filters=8)  # 34x34 patches
     >>> d.output_shape, d.count_params()
     ((None, 16, 16, 1), 11113)
+    >>> d3 = patchgan((16, 32, 32, 1), n_layers=2, base_filters=8)  # 34x34x34 blocks
+    >>> d3.output_shape, d3.count_params()
+    ((None, 4, 8, 8, 1), 44137)
     """
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    dims = _spatial_dims(input_shape, "patchgan")
     image = keras.Input(input_shape, name="image")
     seen = WindowChannels(windows, name="windows")(image) if windows else image
     if conditional:
-        cond_shape = tuple(input_shape[:2]) + (condition_channels or input_shape[-1],)
+        cond_shape = tuple(input_shape[:-1]) + (condition_channels or input_shape[-1],)
         condition = keras.Input(cond_shape, name="condition")
         inputs = [condition, image]
         x = layers.Concatenate(name="pair")([condition, seen])
     else:
         inputs, x = image, seen
     init = keras.initializers.RandomNormal(0.0, 0.02)
-    conv = SpectralConv2D if spectral_norm else layers.Conv2D
+    if spectral_norm:
+        conv = SpectralConv2D if dims == 2 else SpectralConv3D
+    else:
+        conv = _layer("Conv{}D", dims)
     for i in range(n_layers + 1):  # n_layers stride-2 convs, then one stride-1 conv
         filters = base_filters * min(2 ** i, 8)
         x = conv(filters, 4, strides=2 if i < n_layers else 1, padding="same",
-                          kernel_initializer=init, use_bias=(i == 0 or norm == "none"),
-                          name=f"conv{i}")(x)
+                 kernel_initializer=init, use_bias=(i == 0 or norm == "none"),
+                 name=f"conv{i}")(x)
         n = _norm(norm, f"norm{i}") if i > 0 else None
         if n is not None:
             x = n(x)
