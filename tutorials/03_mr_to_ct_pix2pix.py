@@ -271,15 +271,21 @@ plt.show()
 i = pick[len(pick) // 2]
 row = S.size // 2
 mm = (np.arange(S.size) - S.size / 2) * PIXEL_MM
-plt.figure(figsize=(9, 3))
-for name, pred in sct.items():
-    if "5 classes" not in name:
+
+
+def plot_profile(predictions):
+    """HU along row `row` of test slice `i`: each prediction, and the true CT in black."""
+    plt.figure(figsize=(9, 3))
+    for name, pred in predictions.items():
         plt.plot(mm, pred[i, row], label=name)
-plt.plot(mm, test["ct"][i, row], "k", lw=2, label="CT")
-plt.xlabel("position along the row (mm)")
-plt.ylabel("HU")
-plt.legend(fontsize=8)
-plt.show()
+    plt.plot(mm, test["ct"][i, row], "k", lw=2, label="CT")
+    plt.xlabel("position along the row (mm)")
+    plt.ylabel("HU")
+    plt.legend(fontsize=8)
+    plt.show()
+
+
+plot_profile({name: pred for name, pred in sct.items() if "5 classes" not in name})
 
 # %% [markdown]
 # **Bone–air confusion.** Both are black on the MR. Below, the share of true bone pixels
@@ -395,14 +401,7 @@ print(i2i.metrics.format_table(i2i.metrics.report(more, test)))
 # trained three times as long, so its row is not a fair comparison with either.
 
 # %% jupyter={"source_hidden": true}
-plt.figure(figsize=(9, 3))
-for name, pred in more.items():
-    plt.plot(mm, pred[i, row], label=name)
-plt.plot(mm, test["ct"][i, row], "k", lw=2, label="CT")
-plt.xlabel("position along the row (mm)")
-plt.ylabel("HU")
-plt.legend(fontsize=8)
-plt.show()
+plot_profile(more)
 
 # %% jupyter={"source_hidden": true}
 # 2. The bias in bone, and why.
