@@ -505,8 +505,10 @@ class CycleGAN(Trainer):
             g_loss = g_loss + self.lambda_air * (
                 losses.air_loss(fake_b, a, **self.air_thresholds)
                 + losses.air_loss(b, fake_a, **self.air_thresholds))
-        # Each discriminator's loss, halved as in CycleGAN so D learns slower than G.
-        d_loss = 0.5 * (self.d_loss_fn(real_b, pool_b) + self.d_loss_fn(real_a, pool_a))
+        # Each discriminator's loss is 0.5 (real + fake), as in CycleGAN, so D learns
+        # slower than G: d_loss_fn halves already (losses.adversarial_loss); summed, not
+        # halved again, since the two discriminators share no weights.
+        d_loss = self.d_loss_fn(real_b, pool_b) + self.d_loss_fn(real_a, pool_a)
         return [g_loss, d_loss], {"g_loss": g_loss, "d_loss": d_loss, "cycle": cycle,
                                   "identity": identity}
 

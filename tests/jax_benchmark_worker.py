@@ -54,21 +54,22 @@ LR, STEPS = 0.05, 3
 # Plain SGD: a step moves each weight by -LR x its gradient, so weights after a few steps
 # compare the gradients themselves, loss weights included (Adam's first step is
 # LR x sign(gradient) whatever the loss's scale or weighting, and stays close to it while
-# the gradients keep their signs). Our discriminator losses are half the reference's:
-# losses.adversarial_loss halves every discriminator loss, 0.5 (real + fake), where
-# reference_gan's pix2pix loss is (real + fake); and CycleGAN.compute_losses halves it once
-# more, 0.25 (real + fake), where reference_gan's CycleGAN (and the CycleGAN paper) halve
-# once. Under SGD a loss at half scale is a discriminator at half the rate, so the
-# reference's discriminators get LR / 2, and the two trajectories must then be the same
-# (this worker found the second halving: without it the discriminators moved 2x).
+# the gradients keep their signs). losses.adversarial_loss halves every discriminator
+# loss, 0.5 (real + fake). For pix2pix that is half the reference's: reference_gan's
+# pix2pix loss is (real + fake), the TensorFlow tutorial's. For CycleGAN it is the
+# reference's and the paper's, 0.5 (real + fake), which CycleGAN.compute_losses sums over
+# the two discriminators without halving again (it used to, 0.25 (real + fake): this
+# worker found it). Under SGD a loss at half scale is a discriminator at half the rate, so
+# the reference's pix2pix discriminator gets LR / 2, and the two trajectories must then be
+# the same.
 LOSS_WEIGHTS = {"pix2pix": {"lambda_l1": 100.0}, "cyclegan": {"lambda_cycle": 10.0}}
-DISCRIMINATOR_SCALE = 0.5  # ours over the reference's, both trainers (see above)
+DISCRIMINATOR_SCALE = {"pix2pix": 0.5, "cyclegan": 1.0}  # ours over the reference's
 
 
 def sgd_rates(kind):
     """The reference's optimizer factory: one SGD per network, generators first."""
     n = 1 if kind == "pix2pix" else 2
-    rates = iter([LR] * n + [LR * DISCRIMINATOR_SCALE] * n)
+    rates = iter([LR] * n + [LR * DISCRIMINATOR_SCALE[kind]] * n)
     return lambda: keras.optimizers.SGD(next(rates))
 
 
