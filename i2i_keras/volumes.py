@@ -438,10 +438,13 @@ def patch_corners(shape: Sequence[int], patch: Sequence[int], n: int,
     Uniform corners waste training on background: in a 64² head slice a third of the
     field of view is air, and in a volume cropped around a small organ almost all of it
     is. nnU-Net's rule (Isensee et al., Nat. Methods 2021): a fixed share of patches,
-    ``foreground_fraction`` (its 1/3), is placed on a random foreground voxel, which lands
-    at a random position inside the patch (never cut off: corners are clipped to the
-    grid, which keeps the voxel inside); the rest are uniform over all corners that fit.
-    round(n x foreground_fraction) patches are forced, in random order.
+    ``foreground_fraction`` (its 1/3), is placed on a random foreground voxel; the rest
+    are uniform over all corners that fit. nnU-Net centres the patch on that voxel; here
+    it lands at a random position inside the patch (never cut off: corners are clipped
+    to the grid, which keeps the voxel inside), so a small object is not always seen in
+    the patch's middle. round(n x foreground_fraction) patches are forced, in random
+    order. Where the foreground fills the middle of the grid anyway (a head in a tight
+    field of view), uniform corners already land on it: measure before relying on it.
 
     shape: the grid, e.g. (slices, rows, cols). patch: one side per axis of ``shape``.
     foreground: boolean array of ``shape`` (None: every patch uniform; no foreground

@@ -131,6 +131,11 @@ def _architecture(key: str) -> keras.Model:
                            norm="instance", output_activation="softmax")
     if key.startswith("08/"):  # tutorial 08's MR -> CT U-Net, no normalisation (tiles)
         return models.unet((None, None, 1), depth=3, base_filters=16, norm="none")
+    if key.startswith("09/unet_3d"):  # tutorial 09's 3D U-Net on blocks, no normalisation
+        return models.unet((None, None, None, 1), depth=3, base_filters=8, norm="none")
+    if key.startswith("09/"):  # tutorial 09's 2D and 2.5D (three slices in) U-Nets
+        return models.unet((None, None, 3 if key.startswith("09/unet_25d") else 1), depth=3,
+                           base_filters=16, norm="none")
     if key.startswith("06/"):  # tutorial 06's small MR -> CT generator (best run, collapse)
         return models.unet((64, 64, 1), depth=3, base_filters=8, norm="instance")
     # 01 (denoising, PET), 02 (super-resolution), 05 (FBP + U-Net, MRI): a residual U-Net.
