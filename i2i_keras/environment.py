@@ -42,6 +42,7 @@ def quiet_start() -> None:
     Call it before anything else imports TensorFlow."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules or "keras" in sys.modules:
+        _quiet_tensorflow_logger()
         return  # too late to catch the notes: they have been printed already
     sys.stderr.flush()
     saved = os.dup(2)
@@ -63,6 +64,19 @@ def quiet_start() -> None:
                 if line.strip() and not is_start_up_noise(line)]
     if kept:
         print("\n".join(kept), file=sys.stderr)
+    _quiet_tensorflow_logger()
+
+
+def _quiet_tensorflow_logger() -> None:
+    """On TensorFlow, keep its Python logger to errors: ``predict`` on a new network or
+    image size retraces, and the warning that says so (with a memory address in it) is
+    expected here, not a fault."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
 
 
 def config() -> dict[str, str]:

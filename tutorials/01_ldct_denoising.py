@@ -546,13 +546,14 @@ print(f"notebook wall time: {(time.perf_counter() - T0) / 60:.1f} min")
 # 1. and 2. Short runs, same steps each: both doses → normal dose (the recipe of § 4),
 #    quarter dose only → normal dose, both doses → truth.
 short_steps = P["l1_epochs"] // 8 * STEPS
-quarter_only = SCALE.normalize(D["quarter"][train])[..., None]
-runs = {"both doses → normal": (x_train, y_train),
-        "quarter only → normal": (quarter_only, SCALE.normalize(D["normal"][train])[..., None]),
-        "both doses → truth": (x_train, SCALE.normalize(
+runs = {0: ("both doses → normal", x_train, y_train),  # § 4's recipe
+        2: ("both doses → truth", x_train, SCALE.normalize(
             np.concatenate([D["truth"][train]] * len(DOSES)))[..., None])}
+if "quarter" in D:  # phantoms (LoDoPaB has one low dose, and its truth is normal dose)
+    runs[1] = ("quarter only → normal", SCALE.normalize(D["quarter"][train])[..., None],
+               SCALE.normalize(D["normal"][train])[..., None])
 short_nets = {}
-for k, (name, (x, y)) in enumerate(runs.items()):
+for k, (name, x, y) in sorted(runs.items()):
     keras.utils.set_random_seed(0)
     net = i2i.models.unet((None, None, 1), depth=3, base_filters=P["base_filters"],
                           norm="none", residual=True, name=f"denoiser_short_{k}")
