@@ -340,9 +340,9 @@ def score(images):
             "noise SD (HU)": float((images - truth)[brain_test].std())}
 
 
-results = {}
+results, outputs_by_dose = {}, {}
 for dose in DOSES:
-    outputs = denoise_all(dose)
+    outputs = outputs_by_dose[dose] = denoise_all(dose)
     results[dose] = {name: score(img) for name, img in outputs.items()}
     results[dose]["normal dose (FBP)"] = score(D["normal"][test]) | {"PSNR normal": np.nan}
     print(f"\n{dose} dose, {len(test)} test slices of "
@@ -351,8 +351,7 @@ for dose in DOSES:
     for name, row in results[dose].items():
         print(f"{name:22s}" + "".join(f"{v:14.3f}" if "SSIM" in k else f"{v:14.2f}"
                                       for k, v in row.items()))
-    if dose == DOSES[0]:
-        first_outputs = outputs
+first_outputs = outputs_by_dose[DOSES[0]]
 r = results[DOSES[0]]
 methods = [m for m in r if m != "normal dose (FBP)"] + ["normal dose (FBP)"]
 best = {k: (min if k.startswith("noise") else max)(
@@ -408,12 +407,19 @@ plt.show()
 roi = (slice(s // 2 - s // 8, s // 2 + s // 8), slice(s // 2 - s // 8, s // 2 + s // 8))
 curves = {"normal dose (FBP)": D["normal"][test]} | {
     n: first_outputs[n] for n in (f"{DOSES[0]} dose (FBP)", "NLM", *networks)}
+
+
+def nps_of(images):
+    """NPS of (images − truth) in the central ROI: frequencies (/mm), NPS, mean frequency."""
+    f, nps = i2i.metrics.noise_power_spectrum(images, roi=roi, pixel_mm=PIXEL_MM,
+                                              reference=D["truth"][test])
+    return f, nps, float((f * nps).sum() / nps.sum())
+
+
 fig, ax = plt.subplots(figsize=(6, 3.5))
 mean_freq = {}
 for name, images in curves.items():
-    f, nps = i2i.metrics.noise_power_spectrum(images, roi=roi, pixel_mm=PIXEL_MM,
-                                              reference=D["truth"][test])
-    mean_freq[name] = float((f * nps).sum() / nps.sum())
+    f, nps, mean_freq[name] = nps_of(images)
     ax.semilogy(f, nps, label=f"{name} (mean {mean_freq[name]:.3f}/mm)")
 ax.set_xlabel("spatial frequency (cycles/mm)")
 ax.set_ylabel("NPS (HU² mm²)")
@@ -576,12 +582,9 @@ for dose in DOSES:
 # %% jupyter={"source_hidden": true}
 # 3. § 7 at tenth dose.
 if len(DOSES) > 1:
-    tenth = denoise_all(DOSES[1])
-    f10 = {}
-    for name, images in {"normal dose (FBP)": D["normal"][test], **{n: tenth[n] for n in networks}}.items():
-        f, nps = i2i.metrics.noise_power_spectrum(images, roi=roi, pixel_mm=PIXEL_MM,
-                                                  reference=D["truth"][test])
-        f10[name] = float((f * nps).sum() / nps.sum())
+    tenth = outputs_by_dose[DOSES[1]]  # § 6 denoised it already
+    f10 = {name: nps_of(images)[2] for name, images in
+           {"normal dose (FBP)": D["normal"][test], **{n: tenth[n] for n in networks}}.items()}
     for n in networks:
         print(f"{n:22s} NPS mean frequency {f10[n]:.3f} /mm (quarter dose {mean_freq[n]:.3f}),"
               f" moved {(f10[n] - f10['U-Net L1']) / (f10['normal dose (FBP)'] - f10['U-Net L1']):6.0%}")
