@@ -18,9 +18,13 @@ Our own code, written after these sources (nothing copied from them):
 - keras-io "CycleGAN" by A. K. Nain, ``examples/generative/cyclegan.py`` in
   github.com/keras-team/keras-io: the form of the CycleGAN step, one persistent
   ``GradientTape`` over the six generator passes (translation, cycle, identity) and the
-  four discriminator passes, then four gradients and four Adam updates. (Its networks
-  and losses are not the ones timed here: it has the ResNet generator and least-squares
-  losses; the losses above are the TensorFlow tutorial's.)
+  four discriminator passes, then four gradients and four Adam updates. The step timed
+  by ``trainer_speed.py`` runs the TensorFlow tutorial's networks and losses above in that
+  form; keras-io's own recipe (:func:`keras_io_resnet_generator`: reflection padding, a
+  7x7 stem, two stride-2 3x3 convolutions, nine residual blocks, instance norm with its
+  RandomNormal(0, 0.02) gamma; :func:`keras_io_discriminator`: C64-C128-C256-C512 with
+  a last stride 1; :func:`keras_io_cyclegan_losses`: least squares, each generator's
+  loss with its own cycle only) is what ``time_to_quality.py`` trains.
 
 Our changes, all of which the benchmarks have always timed: one image channel by default;
 image sizes other than 256² (as many levels as the size allows, log2(size)); instance
@@ -178,9 +182,14 @@ def _adam():
 def pix2pix_step_fn(size: int = 256, channels: int = 1):
     """The tutorial's ``train_step(input_image, target)`` on fresh networks: a
     ``tf.function`` that returns (generator loss, discriminator loss). TensorFlow only."""
+    return pix2pix_train_step(unet_generator(size, channels), patchgan(size, channels))
+
+
+def pix2pix_train_step(generator, discriminator):
+    """:func:`pix2pix_step_fn`'s step on given networks (kept by the caller, e.g. to
+    evaluate the generator), each with its own fresh Adam(2e-4, beta_1=0.5)."""
     import tensorflow as tf
 
-    generator, discriminator = unet_generator(size, channels), patchgan(size, channels)
     generator_optimizer, discriminator_optimizer = _adam(), _adam()
 
     @tf.function
@@ -204,17 +213,25 @@ def cyclegan_step_fn(size: int = 128, channels: int = 1):
     """A CycleGAN step as keras-io's ``CycleGan.train_step`` writes it (one persistent
     tape, four gradients, four Adams), on the TensorFlow tutorial's networks and losses:
     a ``tf.function`` of (real_a, real_b) that returns (G_ab loss, D_b loss)."""
-    import tensorflow as tf
-
     g_ab, g_ba = (unet_generator(size, channels, "instance") for _ in range(2))
     d_a, d_b = (patchgan(size, channels, conditional=False, norm="instance") for _ in range(2))
-    nets = (g_ab, g_ba, d_a, d_b)
+    return cyclegan_train_step((g_ab, g_ba, d_a, d_b))
+
+
+def cyclegan_train_step(nets, losses_fn=cyclegan_losses):
+    """:func:`cyclegan_step_fn`'s step on given networks ``nets`` = (G_ab, G_ba, D_a, D_b),
+    each with its own fresh Adam(2e-4, beta_1=0.5); ``losses_fn(*nets, real_a, real_b)``
+    gives their four losses in that order (:func:`cyclegan_losses`, or
+    :func:`keras_io_cyclegan_losses` for keras-io's recipe)."""
+    import tensorflow as tf
+
+    nets = tuple(nets)
     optimizers = [_adam() for _ in nets]
 
     @tf.function
     def train_step(real_a, real_b):
         with tf.GradientTape(persistent=True) as tape:
-            losses = cyclegan_losses(*map(_training, nets), real_a, real_b)
+            losses = losses_fn(*map(_training, nets), real_a, real_b)
         for loss, net, optimizer in zip(losses, nets, optimizers):
             grads = tape.gradient(loss, net.trainable_variables)
             optimizer.apply_gradients(zip(grads, net.trainable_variables))
@@ -222,3 +239,93 @@ def cyclegan_step_fn(size: int = 128, channels: int = 1):
         return losses[0], losses[3]
 
     return train_step
+
+
+# keras-io's CycleGAN recipe (A. K. Nain, examples/generative/cyclegan.py): its networks
+# and least-squares losses, written after it for one channel and any size divisible by 8.
+
+
+class ReflectionPad(layers.Layer):
+    """keras-io's ``ReflectionPadding2D``: mirror ``padding`` pixels on each side of H, W."""
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, x):
+        p = self.padding
+        return ops.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, shape):
+        grow = lambda n: None if n is None else n + 2 * self.padding  # noqa: E731
+        return (shape[0], grow(shape[1]), grow(shape[2]), shape[3])
+
+
+def _kio_norm():
+    # keras-io: instance norm with gamma drawn from RandomNormal(0, 0.02) (not ones).
+    return layers.GroupNormalization(groups=-1, gamma_initializer=_init())
+
+
+def _kio_conv_block(x, filters, kernel, strides, activation, transpose=False,
+                    padding="same"):
+    conv = layers.Conv2DTranspose if transpose else layers.Conv2D
+    x = conv(filters, kernel, strides=strides, padding=padding, kernel_initializer=_init(),
+             use_bias=False)(x)
+    x = _kio_norm()(x)
+    return activation()(x) if activation else x
+
+
+def keras_io_resnet_generator(size: int = 256, channels: int = 1,
+                              residual_blocks: int = 9) -> keras.Model:
+    """keras-io's ``get_resnet_generator``: c7s1-64, d128, d256, ``residual_blocks`` x R256
+    (reflection padding, no bias), u128, u64, c7s1-``channels`` with tanh.
+    (B, size, size, channels) -> the same shape; size a multiple of 4."""
+    relu = layers.ReLU
+    inputs = layers.Input(shape=[size, size, channels])
+    x = ReflectionPad(3)(inputs)
+    x = _kio_conv_block(x, 64, 7, 1, relu, padding="valid")
+    for filters in (128, 256):
+        x = _kio_conv_block(x, filters, 3, 2, relu)
+    for _ in range(residual_blocks):
+        h = _kio_conv_block(ReflectionPad(1)(x), 256, 3, 1, relu, padding="valid")
+        h = _kio_conv_block(ReflectionPad(1)(h), 256, 3, 1, None, padding="valid")
+        x = layers.Add()([x, h])
+    for filters in (128, 64):
+        x = _kio_conv_block(x, filters, 3, 2, relu, transpose=True)
+    x = layers.Conv2D(channels, 7, padding="valid")(ReflectionPad(3)(x))
+    return keras.Model(inputs, layers.Activation("tanh")(x))
+
+
+def keras_io_discriminator(size: int = 256, channels: int = 1) -> keras.Model:
+    """keras-io's ``get_discriminator``: C64 (no norm), C128, C256 (stride 2), C512
+    (stride 1), then a 4x4 one-filter convolution: (size/8)² logits (32² at 256²)."""
+    leaky = lambda: layers.LeakyReLU(0.2)  # noqa: E731
+    inputs = layers.Input(shape=[size, size, channels])
+    x = layers.Conv2D(64, 4, strides=2, padding="same", kernel_initializer=_init())(inputs)
+    x = leaky()(x)
+    for filters, strides in ((128, 2), (256, 2), (512, 1)):
+        x = _kio_conv_block(x, filters, 4, strides, leaky)
+    x = layers.Conv2D(1, 4, strides=1, padding="same", kernel_initializer=_init())(x)
+    return keras.Model(inputs, x)
+
+
+def keras_io_cyclegan_losses(g_ab, g_ba, d_a, d_b, real_a, real_b) -> list:
+    """keras-io's four CycleGAN losses [G_ab, G_ba, D_a, D_b]: least squares (mean
+    squared distance of D's output to 1 for the generators; 0.5 (real to 1 + fake to 0)
+    for the discriminators); each generator's loss has the adversarial term, *its own*
+    cycle (G_ab: b -> a -> b) x LAMBDA_CYCLE and its identity term x 0.5 LAMBDA_CYCLE."""
+    l1 = lambda p, q: ops.mean(ops.abs(p - q))  # noqa: E731
+    l2 = lambda p, q: ops.mean(ops.square(p - q))  # noqa: E731
+    fake_b, fake_a = g_ab(real_a), g_ba(real_b)
+    cycled_a, cycled_b = g_ba(fake_b), g_ab(fake_a)
+    same_a, same_b = g_ba(real_a), g_ab(real_b)
+    da_real, da_fake = d_a(real_a), d_a(fake_a)
+    db_real, db_fake = d_b(real_b), d_b(fake_b)
+    identity = 0.5 * LAMBDA_CYCLE
+    g_ab_loss = (l2(ops.ones_like(db_fake), db_fake) + LAMBDA_CYCLE * l1(real_b, cycled_b)
+                 + identity * l1(real_b, same_b))
+    g_ba_loss = (l2(ops.ones_like(da_fake), da_fake) + LAMBDA_CYCLE * l1(real_a, cycled_a)
+                 + identity * l1(real_a, same_a))
+    d_a_loss = 0.5 * (l2(ops.ones_like(da_real), da_real) + l2(ops.zeros_like(da_fake), da_fake))
+    d_b_loss = 0.5 * (l2(ops.ones_like(db_real), db_real) + l2(ops.zeros_like(db_fake), db_fake))
+    return [g_ab_loss, g_ba_loss, d_a_loss, d_b_loss]

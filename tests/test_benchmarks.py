@@ -86,3 +86,68 @@ def test_size_scaling_plot_redraws_from_its_saved_measurements(tmp_path):
     subprocess.run([sys.executable, str(BENCHMARKS / "size_scaling.py"), "--plot-only",
                     "--out", str(out)], check=True, capture_output=True)
     assert out.stat().st_size > 10_000
+
+
+# time_to_quality.py: the race of our MR -> CT recipes against the reference recipes.
+import time_to_quality  # noqa: E402
+
+
+def test_keras_io_cyclegan_networks_have_its_weights_at_256():
+    # Counted by hand from keras-io's layer list (3 channels): the ResNet-9 generator
+    # (no biases but the last convolution's, instance norm with gamma and beta) and the
+    # C64-C128-C256-C512 discriminator with its (size/8)² logits.
+    g = reference_gan.keras_io_resnet_generator(256, 3)
+    d = reference_gan.keras_io_discriminator(256, 3)
+    assert g.count_params() == 11_383_427 and d.count_params() == 2_765_633
+    assert g.output_shape == (None, 256, 256, 3) and d.output_shape == (None, 32, 32, 1)
+
+
+def test_time_to_reach_interpolates_the_first_crossing():
+    reach = time_to_quality.time_to_reach
+    t = [0.0, 10.0, 20.0, 30.0, 40.0]
+    mae = [800.0, 400.0, 100.0, 300.0, 90.0]  # crosses 200 between 10 and 20 s, then again
+    assert reach(t, mae, 200.0) == 10.0 + (400 - 200) / (400 - 100) * 10.0
+    assert reach(t, mae, 100.0) == 20.0      # met exactly at an evaluation
+    assert reach(t, mae, 95.0) == 30.0 + (300 - 95) / (300 - 90) * 10.0  # only the last
+    assert reach(t, mae, 800.0) == 0.0       # the first evaluation is already there
+    assert reach(t, mae, 50.0) is None       # never
+
+
+def test_budget_decay_holds_then_reaches_zero_at_the_planned_step():
+    s = time_to_quality.BudgetDecay(2e-4, total_steps=1000, hold_fraction=0.5)
+    rate = lambda step: float(s(step))  # noqa: E731
+    assert rate(0) == rate(500) == np.float32(2e-4)
+    assert np.isclose(rate(750), 1e-4) and rate(1000) == 0.0 and rate(5000) == 0.0
+    s.plan(steps_done=300, steps_per_second=5.0, seconds_left=140.0)  # 300 + 700 more
+    assert float(s.total_steps.numpy()) == 1000.0
+    s.plan(steps_done=300, steps_per_second=5.0, seconds_left=340.0)  # 300 + 1700 more
+    assert np.isclose(rate(1500), 1e-4)  # the decay stretched to 2000 steps
+
+
+def test_time_to_quality_quick_run_writes_curves_in_hu(tmp_path):
+    result = time_to_quality.main(["--quick", "--out", str(tmp_path / "ttq")])
+    assert json.loads((tmp_path / "ttq.json").read_text()) == json.loads(json.dumps(result))
+    assert (tmp_path / "ttq.png").stat().st_size > 10_000
+    assert "CLAIM" in (tmp_path / "ttq.md").read_text()
+    assert result["machine"]["tf intra-op threads"] is not None
+    assert set(result["tasks"]) == {"pix2pix", "cyclegan"}
+    for task, t in result["tasks"].items():
+        assert set(t["recipes"]) == {"ours", "reference"}
+        for name, recipe in t["recipes"].items():
+            curve = recipe["curve"]
+            seconds = [p["train_s"] for p in curve]
+            steps = [p["steps"] for p in curve]
+            assert len(curve) >= 2 and seconds[0] == 0 and steps[0] == 0, (task, name)
+            assert np.all(np.diff(seconds) > 0) and np.all(np.diff(steps) > 0), (task, name)
+            assert seconds[-1] >= result["budget_s"], (task, name)  # each used its budget
+            assert [p["images"] for p in curve] == [n * recipe["batch_size"] for n in steps]
+            maes = np.array([p["mae_hu"] for p in curve])
+            # In HU: an untrained generator is off by hundreds of HU, not by a fraction
+            # of the normalised [-1, 1] range, nor by more than the 3000 HU window.
+            assert np.all(np.isfinite(maes)) and np.all((maes > 20) & (maes < 3000)), maes
+        ref = t["recipes"]["reference"]["curve"]
+        assert t["target_mae_hu"] == round(ref[-1]["mae_hu"], 2)
+        assert 0 < t["time_to_target_s"]["reference"] <= ref[-1]["train_s"]
+    variants = result["tasks"]["pix2pix"]["recipes"]["reference"]["curve"][-1]
+    assert variants["mae_hu"] == min(variants["mae_hu_by_variant"].values())
+    assert isinstance(result["tasks"]["pix2pix"]["bar"]["holds"], bool)
