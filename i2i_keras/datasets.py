@@ -459,9 +459,11 @@ def cached(name: str, make, **params) -> dict[str, np.ndarray]:
             return {k: f[k] for k in f.files}
     result = make(**params)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
+    # A file of this process's own (two notebooks, or two test workers, may make the same
+    # set at once), renamed into place: a crash while writing leaves no half file behind.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, **result)
-    tmp.replace(path)  # a crash while writing leaves no half file behind
+    tmp.replace(path)
     return result
 
 

@@ -36,7 +36,7 @@ with the ``step`` of each check) for plotting. Works with
 >>> gan = training.Pix2Pix(models.unet((16, 16, 1), depth=1, base_filters=4),
 ...                        models.patchgan((16, 16, 1), n_layers=1, base_filters=4))
 >>> gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
->>> health = GANHealth(x[:4], x[:4], every=2)
+>>> health = GANHealth(x[:4], x[:4], every=2, verbose=False)  # warnings kept, not printed
 >>> _ = gan.fit(x, x, batch_size=4, epochs=2, verbose=0, callbacks=[health])
 >>> health.history["step"], sorted(health.history)
 ([2, 4], ['acc_fake', 'acc_real', 'diversity', 'grad_norm', 'step'])

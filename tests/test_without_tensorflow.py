@@ -10,6 +10,7 @@ cost minutes of installing (tests/test_install.py pays that once, for the floor 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,11 +65,14 @@ def test_the_hook_really_hides_tensorflow(tmp_path):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_quickstart_runs_without_tensorflow(tmp_path, backend):
     out = tmp_path / "out"
+    # A copy, so that the kernel works in tmp_path (nbconvert runs it in the notebook's
+    # folder): the notebook writes and deletes a file in its folder, as the nbval run of
+    # the same notebook does, maybe at the same time in another test worker.
+    notebook = shutil.copy(ROOT / "tutorials" / "00_quickstart.ipynb", tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
-         str(ROOT / "tutorials" / "00_quickstart.ipynb"), "--output-dir", str(out),
-         "--ExecutePreprocessor.timeout=600"],
-        env=_env(tmp_path, backend), cwd=ROOT / "tutorials", capture_output=True, text=True,
+         str(notebook), "--output-dir", str(out), "--ExecutePreprocessor.timeout=600"],
+        env=_env(tmp_path, backend), cwd=tmp_path, capture_output=True, text=True,
         timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     cells = json.loads((out / "00_quickstart.ipynb").read_text())["cells"]
