@@ -92,7 +92,7 @@ QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the te
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
 P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=80,
-         srcnn_epochs=40, gan_epochs=20, x2_epochs=40,
+         srcnn_epochs=20, gan_epochs=20, x2_epochs=20,
          srgan_l1=(1.0, 0.1))  # weights of L1 in the SRGAN-style sweep (§ 2)
 if GPU and not QUICK:
     P.update(size=256, patients=80, patch=128, base_filters=32, unet_epochs=80, gan_epochs=30)
