@@ -314,7 +314,7 @@ def record_syllabus(syllabus: str, name: str, mode: str, minutes: float, date: s
     """The syllabus with ``name``'s minutes in ``mode`` and the date measured, in the table
     with the columns | notebook | full (CPU) | quick | pretrained | measured |."""
     text = _set_minutes(syllabus, name, f"{minutes:.1f}", MODES.index(mode))
-    if text == syllabus:
+    if _set_minutes(syllabus, name, "?", MODES.index(mode)) == syllabus:  # no such row
         print(f"tutorials/README.md has no minutes row for {name}: add one to its table")
         return syllabus
     return re.sub(rf"^(\| `{name}` \|(?:[^|\n]*\|){{3}})[^|\n]*\|", rf"\g<1> {date} |", text,

@@ -77,6 +77,15 @@ def test_the_syllabus_records_each_mode_in_its_own_column_only():
     assert "| `07_demo` | goals | maths |" in text  # the goals table has no minutes: untouched
 
 
+def test_the_same_minutes_again_update_the_date_without_a_missing_row_warning(capsys):
+    first = tutorials.record_syllabus(SYLLABUS, "07_demo", "pretrained", 1.2, "2026-12-03")
+    again = tutorials.record_syllabus(first, "07_demo", "pretrained", 1.2, "2026-12-05")
+    assert "| `07_demo` | 4.8 | 0.3 | 1.2 | 2026-12-05 |" in again
+    assert "no minutes row" not in capsys.readouterr().out
+    tutorials.record_syllabus(SYLLABUS, "08_absent", "pretrained", 1.2, "2026-12-05")
+    assert "no minutes row for 08_absent" in capsys.readouterr().out
+
+
 def test_a_quick_run_executes_a_copy_and_keeps_the_committed_outputs(tmp_path, monkeypatch):
     folder = tmp_path / "tutorials"
     folder.mkdir()
