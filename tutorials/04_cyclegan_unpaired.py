@@ -99,6 +99,7 @@ import numpy as np
 from i2i_keras import structure
 from i2i_keras.claims import check
 
+# %%
 QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 DATASET = os.environ.get("I2I_DATASET", "phantom")

@@ -102,6 +102,7 @@ from tqdm import tqdm
 
 from i2i_keras.claims import check
 
+# %%
 QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's recorded curves
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped records: the CPU full run's

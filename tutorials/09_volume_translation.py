@@ -98,6 +98,7 @@ from tqdm import tqdm
 from i2i_keras import inference, translate, volumes
 from i2i_keras.claims import check
 
+# %%
 QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
