@@ -100,3 +100,13 @@ def test_committed_full_run_carries_no_failed_claim(nb):
     assert "quick mode:" not in text, "the committed outputs are a quick run's"
     failed = [line for line in text.splitlines() if line.startswith("CLAIM FAILS")]
     assert not failed, failed
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_a_student_reads_fits_a_screen(nb):
+    """Cells of about 30 lines (DESIGN.md); 40 is where one has grown past that. Collapsed
+    cells (the exercises' solutions) are read on demand and may be longer."""
+    long = {i: len(c["source"] if isinstance(c["source"], list) else c["source"].splitlines())
+            for i, c in enumerate(_cells(nb)) if c["cell_type"] == "code"
+            and not c.get("metadata", {}).get("jupyter", {}).get("source_hidden")}
+    assert all(n <= 40 for n in long.values()), {i: n for i, n in long.items() if n > 40}

@@ -341,6 +341,7 @@ def score(images):
             "noise SD (HU)": float((images - truth)[brain_test].std())}
 
 
+# %%
 results, outputs_by_dose = {}, {}
 for dose in DOSES:
     outputs = outputs_by_dose[dose] = denoise_all(dose)

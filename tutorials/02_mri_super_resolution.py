@@ -252,6 +252,7 @@ x2.compile(i2i.training.adam(1e-3, P["x2_epochs"] * STEPS, beta_1=0.9), loss="l1
 print(f"U-Net x2: {fit('unet_x2', x2, P['x2_epochs'], factor=2):.1f} min")
 
 
+# %%
 def predict_on(net, bicubic):
     """The network's output for bicubic images in [0, 1] (N, H, W), back in [0, 1]."""
     return (net.predict(2 * bicubic[..., None] - 1, verbose=0, batch_size=16)[..., 0] + 1) / 2
@@ -278,6 +279,8 @@ for factor, outs in outputs.items():
                i2i.metrics.high_frequency_energy(img))
         table[factor, name] = row
         print(f"{name:14s}{row[0]:11.2f}{row[1]:8.3f}{row[2]:11.4f}")
+
+# %%
 nets4 = ["SRCNN", "U-Net L1", *srgan]
 cols = list(outputs[4])
 best = {i: max(cols, key=lambda n: table[4, n][i]) for i in (0, 1)}

@@ -223,6 +223,7 @@ def lodopab_set(n, size, scanner):
             "patient": patient, "pixel_mm": np.float32(pixel_mm)} | scan_all(fine, pixel_mm)
 
 
+# %%
 DATASET = os.environ.get("I2I_DATASET", "phantom")
 t = time.perf_counter()
 SCANNER = {k: P[k] for k in ("photons", "sparse_views", "limited")}

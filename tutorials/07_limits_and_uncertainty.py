@@ -527,6 +527,7 @@ def sample(images, targets, rows, n):
     return images[rows], targets[rows]
 
 
+# %%
 half_real = sample(all_x, all_y, few, M // 2)
 half_synthetic = sample(syn_x, syn_y, np.arange(len(syn_x)), M - M // 2)
 recipes = {"few real": sample(all_x, all_y, few, M),
