@@ -314,14 +314,21 @@ for name, g in GEOMETRIES.items():
 
 # %%
 SCALE = i2i.datasets.IntensityWindow(-360.0, 440.0)
+
+
+def post_unet(name="unet"):
+    """FBPConvNet's U-Net, small: residual (it learns FBP's error), no normalisation layers."""
+    return i2i.models.unet((SIZE, SIZE, 1), depth=3, base_filters=P["base_filters"],
+                           norm="none", residual=True, name=name)
+
+
 post_nets = {}
 for name in GEOMETRIES:
     x, y = (SCALE.normalize(a)[..., None] for a in (fbp[name], truth))
     train_ds = i2i.datasets.paired_dataset(x[train], y[train], 16, augment=True, seed=0)
     val_ds = i2i.datasets.paired_dataset(x[val], y[val], 16, shuffle=False)
     key = name.replace(" ", "_")
-    net = i2i.models.unet((SIZE, SIZE, 1), depth=3, base_filters=P["base_filters"],
-                          norm="none", residual=True, name=f"fbp_unet_{key}")
+    net = post_unet(f"fbp_unet_{key}")
     trainer = i2i.training.Supervised(net)
     trainer.compile(i2i.training.adam(1e-3, P["unet_epochs"] * (len(train) // 16)), loss="l1")
     t = time.perf_counter()
@@ -349,10 +356,10 @@ PRECISION = i2i.hardware.recommended_policy(gpu=False)  # mixed_bfloat16 or floa
 
 def in_precision(net, policy):
     """The U-Net of § 4 rebuilt to compute in ``policy`` (weights copied; they stay float32)."""
+    before = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy(policy)
-    copy = i2i.models.unet((SIZE, SIZE, 1), depth=3, base_filters=P["base_filters"],
-                           norm="none", residual=True)
-    keras.mixed_precision.set_global_policy("float32")
+    copy = post_unet()
+    keras.mixed_precision.set_global_policy(before)
     copy.set_weights(net.get_weights())
     return copy
 
