@@ -102,3 +102,19 @@ def test_high_frequency_energy_drops_with_blur():
     rng = np.random.default_rng(0)
     assert metrics.high_frequency_energy(rng.normal(size=(8, 64, 64)), cutoff=0.5) == \
         pytest.approx(1 - np.pi / 16, abs=0.01)  # area outside the circle of radius 1/4
+
+
+def test_noise_sd_sees_the_noise_added_to_a_phantom_and_not_its_anatomy():
+    """Immerkaer's kernel with a median: a noise-free phantom (skull edges and all) reads
+    near 0 HU, the same phantom with 20 / 40 HU of white noise reads at least that and at
+    most 25 % more (its texture leaks in), and the SD doubles with the noise (a broken
+    gain, or the mean's edge leak, would not)."""
+    ct = phantoms.head_slice(128, seed=3).ct(noise_hu=0.0)
+    rng = np.random.default_rng(0)
+    clean = metrics.noise_sd(ct)
+    noisy = [metrics.noise_sd(ct + rng.normal(0.0, sd, ct.shape)) for sd in (20.0, 40.0)]
+    assert clean < 2.0
+    assert 19.0 < noisy[0] < 25.0 and 39.0 < noisy[1] < 50.0
+    assert noisy[1] / noisy[0] == pytest.approx(2.0, abs=0.15)
+    with pytest.raises(ValueError, match=r"\(H, W\)"):
+        metrics.noise_sd(np.zeros((2, 8, 8)))

@@ -1,5 +1,6 @@
-"""benchmarks/transfer.py's real scans: read from pydicom's own test files, resampled to
-the phantoms' pixel size (never below 64 pixels a side), in their physical units."""
+"""Real scans for the transfer checks (tutorials 01/02, benchmarks/transfer.py): read from
+pydicom's own test files, resampled to the phantoms' pixel size (never below 64 pixels a
+side), in their physical units."""
 
 import sys
 from pathlib import Path
@@ -7,18 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from i2i_keras import io
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 transfer = pytest.importorskip("transfer")
 
 
-@pytest.mark.parametrize("name", transfer.CT_SCANS + transfer.MR_SCANS)
+@pytest.mark.parametrize("name", io.CT_EXAMPLES + io.MR_EXAMPLES)
 def test_real_slices_come_at_the_training_scale_in_their_units(name):
-    image, pixel_mm = transfer.real_slice(name)
+    image, pixel_mm = io.real_slice(name)
     assert image.ndim == 2 and min(image.shape) >= 56 and all(s % 8 == 0 for s in image.shape)
-    assert pixel_mm <= transfer.TRAIN_PIXEL_MM + 1e-6
-    assert pixel_mm == pytest.approx(transfer.TRAIN_PIXEL_MM) or min(image.shape) < 72
-    if name in transfer.CT_SCANS:  # HU: air (-896 in CT_small), soft tissue near 0-80
+    assert pixel_mm <= io.PHANTOM_PIXEL_MM + 1e-6
+    assert pixel_mm == pytest.approx(io.PHANTOM_PIXEL_MM) or min(image.shape) < 72
+    if name in io.CT_EXAMPLES:  # HU: air (-896 in CT_small), soft tissue near 0-80
         assert image.min() < -800 and -200 < np.median(image[image > -500]) < 200
+    assert name in io.real_examples.DESCRIPTIONS
 
 
 def test_sr_pairs_are_tutorial_02s():

@@ -22,6 +22,9 @@ What is where (each module reads in one sitting):
                           :data:`BASIC_PROFILE_ATTRIBUTES` survives)
 ``io/nifti.py``           :func:`read_nifti` / :func:`write_nifti`, affine (voxel ->
                           RAS+ mm) kept, in a :class:`NiftiImage`
+``io/real_examples.py``   :func:`real_slice`: a real CT or MR slice from pydicom's test
+                          files at the phantoms' pixel size (:data:`CT_EXAMPLES`,
+                          :data:`MR_EXAMPLES`)
 ========================  ==============================================================
 
 Everything public is importable from ``i2i_keras.io`` itself; import from there.
@@ -45,10 +48,12 @@ from .dicom_read import DicomImage, read_dicom, read_dicom_series
 from .dicom_write import BASIC_PROFILE_ATTRIBUTES, write_dicom_series
 from .errors import I2IDataError, PathLike, check_pair, require_float
 from .nifti import NiftiImage, read_nifti, write_nifti
+from .real_examples import CT_EXAMPLES, MR_EXAMPLES, PHANTOM_PIXEL_MM, real_slice
 from .windows import WINDOWS, apply_window, window_limits
 
 __all__ = [
-    "BASIC_PROFILE_ATTRIBUTES", "WINDOWS", "DicomImage", "I2IDataError", "NiftiImage",
-    "PathLike", "apply_window", "check_pair", "read_dicom", "read_dicom_series", "read_nifti",
-    "require_float", "window_limits", "write_dicom_series", "write_nifti",
+    "BASIC_PROFILE_ATTRIBUTES", "CT_EXAMPLES", "MR_EXAMPLES", "PHANTOM_PIXEL_MM", "WINDOWS",
+    "DicomImage", "I2IDataError", "NiftiImage", "PathLike", "apply_window", "check_pair",
+    "read_dicom", "read_dicom_series", "read_nifti", "real_slice", "require_float",
+    "window_limits", "write_dicom_series", "write_nifti",
 ]
