@@ -223,6 +223,27 @@ def figure(results: dict, path: Path) -> None:
     fig.savefig(path, dpi=80)
 
 
+def report(results: dict) -> str:
+    """The tables of :func:`main`, as Markdown."""
+    lines = []
+    if "denoise" in results:
+        rows = results["denoise"]["rows"]
+        lines += ["", "Denoising, quarter dose, PSNR (dB) in [-160, 240] HU against the noise-free "
+                  f"reconstruction; NLM tuned on phantoms: {results['denoise']['nlm']}", "",
+                  table(rows, "psnr", ".2f"), "",
+                  "The same against the real image (every method, the noise-free scan too, "
+                  "pays for the FBP's blur):", "", table(rows, "psnr_vs_real", ".2f"), "",
+                  "Noise SD (HU): the real image's own (Immerkaer) and the added quarter-dose "
+                  "noise", "", table(rows, "noise_sd_hu", ".1f")]
+    if "sr" in results:
+        rows = results["sr"]["rows"]
+        lines += ["", "Super-resolution x4, PSNR (dB) against the real image:", "",
+                  table(rows, "psnr", ".2f"), "",
+                  "Sharpness (spectral energy above a quarter of Nyquist):", "",
+                  table(rows, "sharpness", ".3f")]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny data, one epoch (a smoke test)")
@@ -239,27 +260,23 @@ def main(argv=None) -> int:
     results = {}
     if "denoise" in args.tasks:
         results["denoise"] = denoise_task(P, args.quick)
-        rows = results["denoise"]["rows"]
-        print("\nDenoising, quarter dose, PSNR (dB) in [-160, 240] HU against the noise-free "
-              f"reconstruction; NLM tuned on phantoms: {results['denoise']['nlm']}")
-        print(table(rows, "psnr", ".2f"))
-        print("\nThe same against the real image (every method, the noise-free scan too, "
-              "pays for the FBP's blur):")
-        print(table(rows, "psnr_vs_real", ".2f"))
-        print("\nNoise SD (HU): the real image's own (Immerkaer) and the added quarter-dose noise")
-        print(table(rows, "noise_sd_hu", ".1f"))
     if "sr" in args.tasks:
         results["sr"] = sr_task(P, args.quick)
-        print("\nSuper-resolution x4, PSNR (dB) against the real image:")
-        print(table(results["sr"]["rows"], "psnr", ".2f"))
-        print("\nSharpness (spectral energy above a quarter of Nyquist):")
-        print(table(results["sr"]["rows"], "sharpness", ".3f"))
+    text = report(results)
+    print(text)
     figure(results, out / "transfer.png")
     saved = {task: {**{k: v for k, v in res.items() if k != "rows"},
                     "rows": [{k: v for k, v in r.items() if k not in ("images", "truth")}
                              for r in res["rows"]]} for task, res in results.items()}
     (out / "transfer.json").write_text(json.dumps(saved, indent=1, default=float))
-    print(f"\n{(time.perf_counter() - t0) / 60:.1f} min; figure and numbers in {out}/")
+    minutes = (time.perf_counter() - t0) / 60
+    from i2i_keras.tutorials import machine
+
+    (out / "transfer.md").write_text(
+        f"# benchmarks/transfer.py{' --quick' if args.quick else ''}\n\n{machine()}, "
+        f"{time.strftime('%Y-%m-%d')}: {minutes:.1f} min (fixed epochs: the numbers do not "
+        f"depend on the machine's speed)\n{text}\n")
+    print(f"\n{minutes:.1f} min; figure, numbers and these tables in {out}/")
     return 0
 
 

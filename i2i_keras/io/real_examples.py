@@ -22,7 +22,7 @@ MR_EXAMPLES = ("emri_small.dcm", "MR-SIEMENS-DICOM-WithOverlays.dcm", "MR2_UNCI.
 DESCRIPTIONS = {  # what each file shows (read off the images; pydicom names no anatomy)
     "693_UNCR.dcm": "head CT", "explicit_VR-UN.dcm": "abdomen CT",
     "CT_small.dcm": "neck CT", "eCT_Supplemental.dcm": "brain CT close-up, CSF masked",
-    "emri_small.dcm": "brain MR", "MR-SIEMENS-DICOM-WithOverlays.dcm": "abdomen MR",
+    "emri_small.dcm": "brain MR close-up", "MR-SIEMENS-DICOM-WithOverlays.dcm": "abdomen MR",
     "MR2_UNCI.dcm": "shoulder MR", "MR_small.dcm": "MR, 20 mm field",
 }
 
