@@ -18,12 +18,16 @@ ship inside pydicom's test data (no download), degraded with the project's own p
 * **sr** (tutorial 02, ×4): a residual U-Net on the bicubic image, trained on k-space
   truncated MR. "phantom" is tutorial 02's shipped network; "randomised" the same recipe
   on randomised T1 and T2 MR (noise 1-9 %, bias 0-40 %, g-factor, TR/TE, field,
-  resolution, heads and limbs). Real MR slices (a brain, an abdomen, a shoulder, a small
-  crop) are truncated in k-space; scored (PSNR, data range 1 = each image's 99.5th
+  resolution, heads and limbs; with ``--sr-gain 0.5 1.1`` each image's intensity also
+  times a random gain: a real scan's 99.5th percentile sits on whatever is brightest in it,
+  so its tissue can land anywhere in [0, 1], and the networks darkened such images). Real
+  MR slices (a brain close-up, an abdomen, a shoulder, a small crop) are truncated in
+  k-space; scored (PSNR, data range 1 = each image's 99.5th
   percentile) against the real image, next to bicubic, with the sharpness (fraction of
   spectral energy above a quarter of Nyquist) of each next to the real image's.
 
-Prints a table per task, writes ``transfer.json`` and ``transfer.png`` to ``--out``.
+Prints a table per task, writes them (``transfer.md``), ``transfer.json`` and
+``transfer.png`` to ``--out``.
 Training uses fixed epoch counts, so the numbers do not depend on the machine's speed.
 """
 
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -165,7 +170,9 @@ def sr_task(P: dict, quick: bool) -> dict:
                                                   limb_fraction=P["limb_fraction"],
                                                   progress=not quick)["mr"]
                          for w in ("T1", "T2")])
-    x, y = sr_pairs(by_percentile(hr))
+    # --sr-gain: each HR image, after its 99.5th-percentile scaling, times a random gain.
+    gain = np.random.default_rng(5).uniform(*P["sr_gain"], (len(hr), 1, 1)).astype("f4")
+    x, y = sr_pairs(by_percentile(hr) * gain)
     filters = 8 if quick else 16
     nets = {"phantom": None if quick else shipped("02/unet_x4-phantom",
                                                   unet("sr_unet", filters)),
@@ -249,11 +256,14 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny data, one epoch (a smoke test)")
     p.add_argument("--tasks", nargs="*", default=["denoise", "sr"], choices=["denoise", "sr"])
     p.add_argument("--out", default="transfer_results", help="folder for the JSON and figure")
+    p.add_argument("--sr-gain", nargs=2, type=float, default=(1.0, 1.0), metavar=("LOW", "HIGH"),
+                   help="random intensity gain of the SR training images (default: none)")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = p.parse_args(argv)
     import keras
 
     keras.utils.set_random_seed(0)
-    P = QUICK if args.quick else FULL
+    P = {**(QUICK if args.quick else FULL), "sr_gain": tuple(args.sr_gain)}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -273,7 +283,7 @@ def main(argv=None) -> int:
     from i2i_keras.tutorials import machine
 
     (out / "transfer.md").write_text(
-        f"# benchmarks/transfer.py{' --quick' if args.quick else ''}\n\n{machine()}, "
+        f"# benchmarks/transfer.py {' '.join(argv or [])}\n\n{machine()}, "
         f"{time.strftime('%Y-%m-%d')}: {minutes:.1f} min (fixed epochs: the numbers do not "
         f"depend on the machine's speed)\n{text}\n")
     print(f"\n{minutes:.1f} min; figure, numbers and these tables in {out}/")

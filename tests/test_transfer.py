@@ -30,3 +30,18 @@ def test_sr_pairs_are_tutorial_02s():
     x, y = transfer.sr_pairs(hr)
     assert x.shape == y.shape == (2, 32, 32, 1)
     np.testing.assert_allclose((y[..., 0] + 1) / 2, hr, atol=1e-6)
+
+
+def test_the_quick_sr_check_writes_its_tables_with_bicubic_untouched_by_training(tmp_path):
+    """One epoch, with the intensity gain on: the tables, JSON and figure are written, and
+    bicubic (no training involved) scores what it scored in the full run of 2026-12-03
+    on the real brain close-up (20.15 dB), so the degradation is tutorial 02's."""
+    import json
+
+    assert transfer.main(["--quick", "--tasks", "sr", "--sr-gain", "0.5", "1.1",
+                          "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "transfer.json").read_text())["sr"]["rows"]
+    assert [r["scan"] for r in rows] == list(io.MR_EXAMPLES)
+    assert rows[0]["psnr"]["bicubic"] == pytest.approx(20.15, abs=0.005)
+    assert "--sr-gain 0.5 1.1" in (tmp_path / "transfer.md").read_text()
+    assert (tmp_path / "transfer.png").stat().st_size > 0
