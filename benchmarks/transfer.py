@@ -41,9 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from i2i_keras.io import CT_EXAMPLES as CT_SCANS
-from i2i_keras.io import MR_EXAMPLES as MR_SCANS
-from i2i_keras.io import real_slice
+from i2i_keras.io import CT_EXAMPLES, MR_EXAMPLES, real_slice
 
 WINDOW = (-160.0, 240.0)  # HU: soft tissue, where denoising is judged
 FULL = dict(size=128, patients=48, slices=6, views=360, patch=64, denoise_epochs=80,
@@ -122,7 +120,7 @@ def denoise_task(P: dict, quick: bool) -> dict:
             "randomised": train(unet("denoiser_randomised", filters), x, y,
                                 P["denoise_epochs"], P["patch"])}
     rows = []
-    for k, name in enumerate(CT_SCANS):
+    for k, name in enumerate(CT_EXAMPLES):
         truth, pixel = real_slice(name)
         scans = scan_ct(truth, pixel, {"noise-free": None, "quarter": 5e4}, P["views"],
                         seed=100 + k)
@@ -179,7 +177,7 @@ def sr_task(P: dict, quick: bool) -> dict:
             "randomised": train(unet("sr_randomised", filters), x, y, P["sr_epochs"],
                                 P["patch"])}
     rows = []
-    for name in MR_SCANS:
+    for name in MR_EXAMPLES:
         image, pixel = real_slice(name)
         truth = by_percentile(image[None])[0]
         bicubic, _ = sr_pairs(truth[None])
