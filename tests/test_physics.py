@@ -723,3 +723,22 @@ RECORDED = {
         -0.15592242696013253, -0.310057556299648, 0.20499787217022497, 0.5710136617447026,
     ]),
 }
+
+
+def test_lowres_kspace_is_what_the_small_matrix_measured():
+    """Super-resolution's data consistency: the measured band comes back exactly."""
+    size, factor = 64, 4
+    in_band = cosines(size, [(0, 7), (5, -3), (7, 7)])
+    image = in_band + cosines(size, [(0, 9), (12, 1), (-20, 30)], offset=0.0)
+    small = physics.kspace_truncate(image, factor, keep_size=False)
+    kspace, mask = physics.lowres_kspace(small, image.shape)
+    assert (mask == physics.central_kspace_mask(image.shape, factor)).all()
+    np.testing.assert_allclose(physics.ifft2c(kspace).real, in_band, atol=1e-4)
+    # A prediction with the wrong low band and some high band: data consistency keeps
+    # its high band and replaces its low band, so the in-band image comes back.
+    prediction = 0.5 * in_band + cosines(size, [(-20, 30)], offset=0.0)
+    corrected = physics.data_consistency(prediction, kspace, mask).real
+    np.testing.assert_allclose(corrected, in_band + cosines(size, [(-20, 30)], offset=0.0),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="must not be larger"):
+        physics.lowres_kspace(np.zeros((80, 80)), (64, 64))

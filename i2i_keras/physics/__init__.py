@@ -17,7 +17,8 @@ followed by a noise model.
   CT (``ct_dose.py``): :func:`low_dose_ct` (HU -> attenuation -> Poisson photon counts
   -> log -> FBP -> HU), :func:`simulate_doses`, :func:`ct_transmission`,
   :func:`hu_to_mu` / :func:`mu_to_hu`;
-  MRI: :func:`kspace_truncate` (low resolution the way a scanner makes it),
+  MRI: :func:`kspace_truncate` (low resolution the way a scanner makes it) and
+  :func:`lowres_kspace` (what that low-resolution matrix measured, on the fine grid),
   :func:`cartesian_mask` / :func:`undersample` (accelerated acquisition, zero-filled
   reconstruction), :func:`rician_noise`, :func:`data_consistency` (re-impose the
   measured k-space on a network's output), :func:`fft2c` / :func:`ifft2c`;
@@ -61,6 +62,7 @@ from .mri import (
     fft2c,
     ifft2c,
     kspace_truncate,
+    lowres_kspace,
     rician_noise,
     undersample,
 )
@@ -74,5 +76,5 @@ __all__ = [
     "PoissonCountNoise", "PoissonNoise", "RicianNoise", "UndersampledMRI",
     "cartesian_mask", "central_kspace_mask", "ct_transmission", "data_consistency",
     "downsample", "fft2c", "hu_to_mu", "ifft2c", "kspace_truncate", "low_count_pet",
-    "low_dose_ct", "mu_to_hu", "rician_noise", "simulate_doses", "undersample",
+    "low_dose_ct", "lowres_kspace", "mu_to_hu", "rician_noise", "simulate_doses", "undersample",
 ]

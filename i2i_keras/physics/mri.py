@@ -197,6 +197,49 @@ def kspace_truncate(image: np.ndarray, factor: float, *, keep_size: bool = True,
     return np.abs(out).astype(np.float32) if magnitude else out.astype(np.complex64)
 
 
+def lowres_kspace(small: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """What a low-resolution matrix measured, as k-space on a finer grid, and its mask.
+
+    The inverse of :func:`kspace_truncate` with ``keep_size=False``: an (h, w) matrix
+    over the same field of view as an (H, W) one measured the central h × w samples of
+    the (H, W) k-space, and nothing outside. This gives super-resolution its
+    data-consistency step: ``data_consistency(prediction, *lowres_kspace(small, shape))``
+    keeps a network's high frequencies (its guess) and puts back the measured low ones,
+    so the output, reduced again, is the input. A magnitude image has lost its phase;
+    for anatomy whose phase is smooth this is close to what was measured.
+
+    Args:
+        small: (..., h, w) low-resolution image (magnitude or complex).
+        shape: (H, W) of the fine grid, H >= h and W >= w.
+
+    Returns:
+        kspace (..., H, W) complex64 (zero outside the window) and mask (H, W) bool.
+
+    Example:
+        >>> x = np.random.default_rng(0).random((32, 32))
+        >>> small = kspace_truncate(x, 4, keep_size=False, magnitude=False)   # (8, 8)
+        >>> kspace, mask = lowres_kspace(small, x.shape)
+        >>> bool(np.allclose(ifft2c(kspace), kspace_truncate(x, 4, magnitude=False),
+        ...                  atol=1e-6)), int(mask.sum())
+        (True, 64)
+    """
+    small = np.asarray(small)
+    if small.ndim < 2 or len(shape) != 2:
+        raise ValueError(f"need a (..., h, w) image and an (H, W) shape, got {small.shape} "
+                         f"and {shape}")
+    (h, w), (big_h, big_w) = small.shape[-2:], shape
+    if h > big_h or w > big_w:
+        raise ValueError(f"the low-resolution image {small.shape[-2:]} must not be larger "
+                         f"than the fine grid {tuple(shape)}")
+    window = (_central_window(big_h, h), _central_window(big_w, w))
+    mask = np.zeros(shape, dtype=bool)
+    mask[window] = True
+    kspace = np.zeros(small.shape[:-2] + tuple(shape), np.complex64)
+    # kspace_truncate scaled the small image by sqrt(h w / (H W)) to keep intensities.
+    kspace[(..., *window)] = fft2c(small) * np.sqrt(big_h * big_w / (h * w))
+    return kspace, mask
+
+
 def cartesian_mask(shape: tuple[int, int], acceleration: float, center_fraction: float = 0.08,
                    seed: int | np.random.Generator | None = None,
                    kind: str = "random") -> np.ndarray:
