@@ -103,13 +103,15 @@ def scan(anatomy: phantoms.HeadSlice, a: Acquisition, seed: int) -> dict[str, np
     ``ct_clean`` (the kernel's blur, no noise), float32 (size, size).
     """
     px = anatomy.pixel_mm
-    mr = dict(field_t=a.field_t, tr_ms=a.tr_ms, te_ms=a.te_ms, bias=a.bias,
-              blur_mm=a.mr_blur_px * px, weighting=a.weighting, seed=seed)
-    ct = dict(grain_px=a.ct_grain_px, blur_mm=a.ct_blur_px * px)
-    return {"mr": anatomy.mr(noise=a.mr_noise, noise_pattern=a.noise_pattern, **mr),
-            "mr_clean": anatomy.mr(noise=0.0, **mr),
-            "ct": anatomy.ct(a.ct_noise_hu, seed=seed + 1, **ct),
-            "ct_clean": anatomy.ct(0.0, **ct)}
+    # mr(noise=a.mr_noise, noise_pattern=..., seed=seed) and mr(noise=0.0, seed=seed), and
+    # ct(a.ct_noise_hu, seed=seed + 1) and ct(0.0): each pair shares its noise-free image,
+    # computed once (the images are those of the four calls).
+    mr, mr_clean = anatomy._mr_pair(
+        weighting=a.weighting, field_t=a.field_t, tr_ms=a.tr_ms, te_ms=a.te_ms, bias=a.bias,
+        noise=a.mr_noise, seed=seed, noise_pattern=a.noise_pattern, blur_mm=a.mr_blur_px * px)
+    ct, ct_clean = anatomy._ct_pair(a.ct_noise_hu, seed=seed + 1, grain_px=a.ct_grain_px,
+                                    blur_mm=a.ct_blur_px * px)
+    return {"mr": mr, "mr_clean": mr_clean, "ct": ct, "ct_clean": ct_clean}
 
 
 def randomized_pairs(patients: list[int] | range, slices_per_patient: int = 8,

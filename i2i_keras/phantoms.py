@@ -154,18 +154,39 @@ def smooth_field(rng: np.random.Generator, y_mm: np.ndarray, x_mm: np.ndarray,
     Random Fourier features: a sum of ``n_waves`` plane waves whose wave vectors are
     drawn from a Gaussian of width 1/sigma_mm, so the field's correlation function is
     approximately Gaussian with length sigma_mm. Chosen over filtering white noise
-    because each wave is separable in x and y, so the whole field is two small
-    matrix products: about 10x faster at 256², which keeps the generator at >100
-    slices a second. Returns (len(y_mm), len(x_mm)) float32.
+    because each wave is separable in x and y, so the whole field is one small matrix
+    product: about 10x faster at 256², which keeps the generator at >100 slices a
+    second. Returns (len(y_mm), len(x_mm)) float32.
     """
     k = rng.standard_normal((n_waves, 2)) / sigma_mm
     phase = rng.uniform(0, 2 * np.pi, n_waves)
-    ay = (np.outer(k[:, 0], y_mm) + phase[:, None]).astype(np.float32)
-    ax = np.outer(k[:, 1], x_mm).astype(np.float32)
     # cos(ay + ax) = cos(ay) cos(ax) - sin(ay) sin(ax): one (ny, 2J) @ (2J, nx) product.
-    left = np.concatenate([np.cos(ay), np.sin(ay)]).T
-    right = np.concatenate([np.cos(ax), -np.sin(ax)]) * np.float32(np.sqrt(2.0 / n_waves))
+    left = _cos_sin(k[:, 0], y_mm, phase).T
+    right = _cos_sin(k[:, 1], x_mm)
+    right[n_waves:] *= -1  # -sin(ax)
+    right *= np.float32(np.sqrt(2.0 / n_waves))
     return left @ right
+
+
+def _cos_sin(k: np.ndarray, mm: np.ndarray, phase: np.ndarray | None = None) -> np.ndarray:
+    """cos and sin of the waves' phases k mm (+ phase), stacked: float32 (2 len(k), len(mm)).
+
+    The phases are computed in float64 and rounded to float32 once. Speed: at 384 waves
+    the arrays are large, and new arrays (np.concatenate of np.cos and np.sin of a whole
+    float64 array) cost more in fresh memory's page faults than the arithmetic: the
+    result is written in place, a block of waves at a time.
+    """
+    n_waves, block = len(k), 64
+    out = np.empty((2 * n_waves, len(mm)), np.float32)
+    for w0 in range(0, n_waves, block):
+        w1 = min(w0 + block, n_waves)
+        angle = np.multiply.outer(k[w0:w1], mm)  # float64
+        if phase is not None:
+            angle += phase[w0:w1, None]
+        angle = angle.astype(np.float32)
+        np.cos(angle, out=out[w0:w1])
+        np.sin(angle, out=out[n_waves + w0:n_waves + w1])
+    return out
 
 
 class _AngularCurve:
@@ -173,14 +194,21 @@ class _AngularCurve:
     order, tabulated on a fine grid of angles so that images evaluate it by lookup."""
 
     TABLE = 2048
+    GRID = np.linspace(-np.pi, np.pi, TABLE, endpoint=False)  # the table's angles
+    GRID.flags.writeable = False
 
     def __init__(self, rng: np.random.Generator, orders: range, amplitude: float):
         self.terms = [(k, amplitude / k * rng.standard_normal(), rng.uniform(0, 2 * np.pi))
                       for k in orders]
-        grid = np.linspace(-np.pi, np.pi, self.TABLE, endpoint=False)
-        self.table = self(grid).astype(np.float32)
+        self.on_grid = self._sum(self.GRID)  # float64 values at GRID
+        self.table = self.on_grid.astype(np.float32)
 
     def __call__(self, theta):
+        if theta is self.GRID:  # evaluated once, in __init__
+            return self.on_grid
+        return self._sum(theta)
+
+    def _sum(self, theta):
         return sum(c * np.cos(k * np.asarray(theta) + ph) for k, c, ph in self.terms)
 
     def lookup(self, index: np.ndarray) -> np.ndarray:
@@ -188,8 +216,12 @@ class _AngularCurve:
 
 
 def _angle_index(theta: np.ndarray) -> np.ndarray:
-    return ((theta + np.pi) * (_AngularCurve.TABLE / (2 * np.pi))).astype(np.int32) % (
-        _AngularCurve.TABLE)
+    """The index into an :class:`_AngularCurve` table of each angle (radians, -pi to pi)."""
+    turns = theta + np.pi  # (then in place: the arrays are image-sized)
+    turns *= _AngularCurve.TABLE / (2 * np.pi)
+    index = turns.astype(np.intp)  # (table[index] is faster with intp than with int32)
+    index &= _AngularCurve.TABLE - 1  # % TABLE (a power of 2), faster
+    return index
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +271,8 @@ class _Canvas:
     """A label image on an image-frame grid (ys, xs in mm) holding a head at a pose.
 
     The head frame is the image frame rotated by ``angle`` (radians) about the shifted
-    centre (sx, sy). Small shapes are drawn only inside their bounding box.
+    centre (sx, sy). Shapes are drawn only inside their bounding box (:meth:`box`,
+    :meth:`window`).
     """
 
     def __init__(self, ys: np.ndarray, xs: np.ndarray, angle: float, sx: float, sy: float):
@@ -251,20 +284,45 @@ class _Canvas:
         dy, dx = ys[:, None] - self.sy, xs[None, :] - self.sx
         return self.c * dx + self.s * dy, -self.s * dx + self.c * dy
 
+    def box(self, x_lo: float, x_hi: float, y_lo: float, y_hi: float) -> tuple[slice, slice]:
+        """Rows and columns of the pixels whose centres lie in [x_lo, x_hi) x [y_lo, y_hi)
+        (image frame, mm)."""
+        i0, i1 = np.searchsorted(self.ys, [y_lo, y_hi])
+        j0, j1 = np.searchsorted(self.xs, [x_lo, x_hi])
+        return slice(i0, i1), slice(j0, j1)
+
+    def window(self, reach: np.ndarray) -> tuple[slice, slice]:
+        """Rows and columns of the box that holds every pixel within ``reach`` (mm, head
+        frame, at each angle of :attr:`_AngularCurve.GRID`) of the head's centre, as a
+        pixel finds its reach: by looking up the table at its angle."""
+        t = _AngularCurve.GRID
+        u, v = reach * np.cos(t), reach * np.sin(t)  # the outline, head frame
+        dx, dy = self.c * u - self.s * v, self.s * u + self.c * v  # image frame
+        # A pixel lies within its table entry's arc (or the next one's, by rounding) of
+        # these points, or nearer the centre; 0.01 mm more for rounding.
+        margin = 2 * (2 * np.pi / _AngularCurve.TABLE) * float(reach.max()) + 0.01
+        return self.box(self.sx + dx.min() - margin, self.sx + dx.max() + margin,
+                        self.sy + dy.min() - margin, self.sy + dy.max() + margin)
+
+    def on_canvas(self, mask: np.ndarray, window: tuple[slice, slice]) -> np.ndarray:
+        """A mask of a window as a canvas-sized one (False outside the window)."""
+        full = np.zeros(self.labels.shape, bool)
+        full[window] = mask
+        return full
+
     def stamp(self, cx: float, cy: float, radius: float, inside, value: int,
               where: np.ndarray | None = None) -> None:
         """Set ``value`` where inside(u, v) is true, (u, v) head-frame mm from (cx, cy)."""
         xi = self.c * cx - self.s * cy + self.sx
         yi = self.s * cx + self.c * cy + self.sy
-        i0, i1 = np.searchsorted(self.ys, [yi - radius, yi + radius])
-        j0, j1 = np.searchsorted(self.xs, [xi - radius, xi + radius])
-        if i1 <= i0 or j1 <= j0:
+        rows, cols = self.box(xi - radius, xi + radius, yi - radius, yi + radius)
+        if rows.stop <= rows.start or cols.stop <= cols.start:
             return
-        u, v = self.head_coords(self.ys[i0:i1], self.xs[j0:j1])
+        u, v = self.head_coords(self.ys[rows], self.xs[cols])
         mask = inside(u - cx, v - cy)
         if where is not None:
-            mask &= where[i0:i1, j0:j1]
-        self.labels[i0:i1, j0:j1][mask] = value
+            mask &= where[rows, cols]
+        self.labels[rows, cols][mask] = value
 
 
 def _ellipse(ax: float, ay: float, angle: float = 0.0):
@@ -281,10 +339,7 @@ def draw_labels(canvas: _Canvas, patient: Patient, z: float,
     """
     L = {name: t.label for name, t in TISSUES.items()}
     labels, ys, xs = canvas.labels, canvas.ys, canvas.xs
-    x, y = canvas.head_coords(ys, xs)
-    rho = np.hypot(x, y)
-    theta_i = _angle_index(np.arctan2(y, x))  # 0 = left of the image, -pi/2 = anterior
-    tab_theta = np.linspace(-np.pi, np.pi, _AngularCurve.TABLE, endpoint=False)
+    tab_theta = _AngularCurve.GRID
 
     # Head outline: an ellipse shrinking toward the vertex, with a smooth wobble.
     size = np.sqrt(max(1.0 - (max(z, 0.0) * 0.85) ** 2, 0.05)) * (1.0 - 0.08 * max(-z, 0.0))
@@ -311,50 +366,91 @@ def draw_labels(canvas: _Canvas, patient: Patient, z: float,
         frontal = np.exp(-((t + np.pi / 2) / 0.45) ** 2)
         return patient.skull_mm * (1.0 + skull_curve(t)) + 9.0 * sinus_level * frontal
 
-    # Tabulate the radial profiles once, then look them up per pixel.
-    depth = r_head(tab_theta).astype(np.float32)[theta_i] - rho
-    top = skull_top(tab_theta).astype(np.float32)[theta_i]
-    skull = skull_mm(tab_theta).astype(np.float32)[theta_i]
-    labels[depth >= 0] = L["muscle"]
-    labels[(depth >= 1.5) & (depth < 1.5 + fat_mm(tab_theta)[theta_i])] = L["fat"]
-    skull_depth = depth - top
-    in_skull = (skull_depth >= 0) & (skull_depth < skull)
-    labels[in_skull] = L["cortical_bone"]
-    labels[in_skull & (skull_depth >= 0.3 * skull) & (skull_depth < 0.78 * skull)] = L["marrow"]
+    # Tabulate the radial profiles once (per angle), then look them up per pixel.
+    r_skin = r_head(tab_theta).astype(np.float32)
+    top = skull_top(tab_theta).astype(np.float32)
+    skull = skull_mm(tab_theta).astype(np.float32)
+    brain_top = top + skull + patient.csf_mm
+
+    # Pixels are drawn only in the box around the head, outside which all stays air: every
+    # tissue below lies at a depth of at least 0, top or top + skull (the box reaches as
+    # far out as these go, should a curve make them negative). Speed: the per-pixel arrays
+    # are updated in place (out=, +=) where they can be, and per-angle quantities are
+    # computed on the tables before the lookup: a new image-sized array costs more (fresh
+    # memory's page faults) than the arithmetic on it. Comments give the plain expressions
+    # (the same values).
+    win = canvas.window(r_skin - np.minimum(0, np.minimum(top, top + skull)))
+    box = labels[win]  # a view: drawing on it draws on the canvas
+    x, y = canvas.head_coords(ys[win[0]], xs[win[1]])
+    depth = np.hypot(x, y)  # rho, the radius; made the depth in place below
+    theta_i = _angle_index(np.arctan2(y, x))  # 0 = left of the image, -pi/2 = anterior
+    fissure = np.abs(x, out=x) < 0.9  # the interhemispheric fissure, used below
+    fissure &= np.abs(y, out=y) > 0.25 * b * (1 - 0.5 * max(z, 0))
+    del x, y  # (overwritten by np.abs)
+    np.subtract(r_skin[theta_i], depth, out=depth)  # depth = r_skin[theta_i] - rho
+    box[depth >= 0] = L["muscle"]
+    fat = depth >= 1.5
+    fat &= depth < (1.5 + fat_mm(tab_theta))[theta_i]
+    box[fat] = L["fat"]
+    skull_depth = depth - top[theta_i]
+    skull_px = skull[theta_i]
+    in_skull = skull_depth >= 0
+    in_skull &= skull_depth < skull_px
+    box[in_skull] = L["cortical_bone"]
+    # marrow: in_skull & (skull_depth >= 0.3 skull) & (skull_depth < 0.78 skull)
+    marrow = skull_depth >= (0.3 * skull)[theta_i]
+    marrow &= skull_depth < (0.78 * skull)[theta_i]
+    marrow &= in_skull
+    box[marrow] = L["marrow"]
 
     # Frontal sinus (air inside the thick frontal bone) and mastoid air cells.
     if sinus_level > 0.05:
+        bone = canvas.on_canvas(in_skull, win)
         for side in (-1.0, 1.0):
             ang = -np.pi / 2 + side * 0.16
             r_c = r_head(ang) - skull_top(ang) - 0.5 * skull_mm(ang)  # middle of the bone
             ax, ay = 3.0 + 7.0 * sinus_level, 2.0 + 2.5 * sinus_level
             canvas.stamp(r_c * np.cos(ang), r_c * np.sin(ang), ax,
-                         _ellipse(ax, ay, ang + np.pi / 2), L["air_cavity"], where=in_skull)
+                         _ellipse(ax, ay, ang + np.pi / 2), L["air_cavity"], where=bone)
     if z < -0.35:
+        bone = canvas.on_canvas(in_skull & (skull_depth > (0.3 * skull)[theta_i]), win)
         for side in (-1.0, 1.0):
             ang = np.pi / 2 + side * 0.85  # postero-lateral
             r_c = r_head(ang) - skull_top(ang) - 0.5 * skull_mm(ang)
             cx, cy = r_c * np.cos(ang), r_c * np.sin(ang)
             cells = smooth_field(rng, ys, xs, 1.0) > 0.5
             canvas.stamp(cx, cy, 12.0, lambda u, v: u * u + v * v < 144.0, L["air_cavity"],
-                         where=cells & in_skull & (skull_depth > 0.3 * skull))
+                         where=cells & bone)
 
     # Subarachnoid CSF, then the folded cortex: grey matter over white matter, whose
     # fingers reach up into the gyri; sulci are CSF clefts between the gyri.
-    brain_top = top + skull + patient.csf_mm
-    labels[skull_depth >= skull] = L["csf"]
-    in_brain = depth >= brain_top
+    box[skull_depth >= skull_px] = L["csf"]
+    brain_top_px = brain_top[theta_i]
+    in_brain = depth >= brain_top_px
     warp = _AngularCurve(rng, range(1, 8), 1.5)
     sulcal = _AngularCurve(rng, range(3, 12), 0.5)
-    jitter = smooth_field(rng, ys, xs, 5.0)
-    fold = np.sin(patient.gyri * tab_theta + warp.table)[theta_i] + 0.4 * jitter
-    sulcus_mm = patient.sulcus_mm * (1.0 + sulcal.table)[theta_i]
-    brain_depth = depth - brain_top + 1.2 * jitter
-    labels[in_brain] = L["grey_matter"]
-    labels[in_brain & (brain_depth > 2.5 + sulcus_mm * (1.0 - fold) / 2.0)] = L["white_matter"]
-    labels[in_brain & (fold < -0.9) & (brain_depth < sulcus_mm + 1.0)] = L["csf"]
-    fissure = (np.abs(x) < 0.9) & (np.abs(y) > 0.25 * b * (1 - 0.5 * max(z, 0)))
-    labels[in_brain & fissure] = L["csf"]
+    jitter = smooth_field(rng, ys, xs, 5.0)[win]
+    # fold = sin(gyri theta + warp)[theta_i] + 0.4 jitter
+    fold = np.sin(patient.gyri * tab_theta + warp.table)[theta_i]
+    fold += 0.4 * jitter
+    sulcus_mm = patient.sulcus_mm * (1.0 + sulcal.table)  # per angle
+    # brain_depth = depth - brain_top + 1.2 jitter (in skull_depth's memory: not needed again)
+    brain_depth = np.subtract(depth, brain_top_px, out=skull_depth)
+    brain_depth += 1.2 * jitter
+    box[in_brain] = L["grey_matter"]
+    # CSF clefts where fold < -0.9 and brain_depth < sulcus_mm + 1
+    cleft = fold < -0.9
+    cleft &= brain_depth < (sulcus_mm + 1.0)[theta_i]
+    cleft &= in_brain
+    # white matter where brain_depth > 2.5 + sulcus_mm (1 - fold) / 2 (fold is not needed
+    # again: the threshold is computed in its memory)
+    threshold = np.subtract(1.0, fold, out=fold)
+    threshold *= sulcus_mm[theta_i]
+    threshold /= 2.0
+    threshold += 2.5
+    box[in_brain & (brain_depth > threshold)] = L["white_matter"]
+    box[cleft] = L["csf"]
+    box[in_brain & fissure] = L["csf"]
 
     # Deep grey matter and the lateral ventricles around the ventricle level.
     deep = float(np.exp(-((z + 0.1) / 0.25) ** 2))
@@ -370,11 +466,14 @@ def draw_labels(canvas: _Canvas, patient: Patient, z: float,
                          _ellipse(ax, ay, side * 0.18), L["csf"])
 
     # Vessels: thin curved lines where a smooth field crosses zero, in parts of the brain.
-    f = smooth_field(rng, ys, xs, 7.0)
-    keep = jitter > 0.8
-    labels[in_brain & keep & (np.abs(f) < 0.05)] = L["vessel"]
+    f = smooth_field(rng, ys, xs, 7.0)[win]
+    vessel = np.abs(f, out=f) < 0.05
+    vessel &= jitter > 0.8
+    vessel &= in_brain
+    box[vessel] = L["vessel"]
 
     # Lesions (irregular blobs in the brain) and small calcifications.
+    in_brain = canvas.on_canvas(in_brain, win)
     brain_r = 0.8 * min(a, b) - patient.skull_mm - patient.fat_mm - 5.0
     for _ in range(patient.lesions if brain_r > 20 else 0):
         r0 = rng.uniform(4.0, 10.0)
@@ -417,8 +516,23 @@ class HeadSlice:
         return self.labels != TISSUES["air"].label
 
     def _down(self, fine: np.ndarray) -> np.ndarray:
+        """The mean of each s x s block of a fine map (s = supersample): float32 (n, n)."""
         s, n = self.supersample, self.labels.shape[0]
-        return fine.reshape(n, s, n, s).mean(axis=(1, 3)).astype(np.float32)
+        blocks = fine.reshape(n, s, n, s)
+        if s >= 8:  # numpy sums 8 or more terms pairwise
+            return blocks.mean(axis=(1, 3)).astype(np.float32)
+        # blocks.mean(axis=(1, 3)), 10x faster: the same sums in the same order as numpy's
+        # (each block row from left to right, then the rows; checked bit for bit), added
+        # as whole sub-images rather than by a reduction over axes of length s.
+        total = None
+        for i in range(s):
+            row = blocks[:, i, :, 0].copy()
+            for j in range(1, s):
+                row += blocks[:, i, :, j]
+            total = row if total is None else np.add(total, row, out=total)
+        # numpy's mean divides by an integer count (np.intp), in float64 for float32 sums
+        total = np.true_divide(total, np.intp(s * s), out=total, casting="unsafe")
+        return total.astype(np.float32, copy=False)
 
     def mr(self, weighting: str = "T1", field_t: float = 1.5, tr_ms: float | None = None,
            te_ms: float | None = None, bias: float = 0.15, noise: float = 0.015,
@@ -437,6 +551,14 @@ class HeadSlice:
         the noise (a coarser acquisition resolution). ``noise=0`` with the same seed
         gives the same image without noise (the same bias field).
         """
+        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm)
+        return self._rician(signal, rng, noise, noise_pattern)
+
+    def _mr_signal(self, weighting: str, field_t: float, tr_ms: float | None,
+                   te_ms: float | None, bias: float, seed: int | None,
+                   blur_mm: float) -> tuple[np.ndarray, np.random.Generator]:
+        """:meth:`mr` without noise (float32, not yet its magnitude), and the generator of
+        ``seed`` after the bias field's draws: :meth:`_rician` draws the noise from it."""
         if weighting not in PROTOCOLS and (tr_ms is None or te_ms is None):
             raise ValueError(f"weighting must be one of {sorted(PROTOCOLS)}, "
                              "or pass both tr_ms and te_ms")
@@ -454,23 +576,59 @@ class HeadSlice:
         s0 = _table("pd") * (1.0 - e1) * np.exp(-te / t2)
         gain = m * (1.0 + 0.5 * tr / t1 * e1 / np.maximum(1.0 - e1, 1e-12) - 0.5 * te / t2)
         lab = self._fine_labels
-        signal = self._down(s0[lab] * (1.0 + gain[lab] * self._mr_texture))
+        # s0[lab] * (1 + gain[lab] * texture), in place (image-sized arrays)
+        fine = gain[lab]
+        fine *= self._mr_texture
+        fine += 1.0
+        fine *= s0[lab]
+        signal = self._down(fine)
         rng = np.random.default_rng(seed)
         n = signal.shape[0]
-        yy, xx = np.mgrid[-1:1:n * 1j, -1:1:n * 1j]
         c = rng.uniform(-1, 1, 5)
-        poly = c[0] * xx + c[1] * yy + 0.5 * (c[2] * xx * xx + c[3] * yy * yy + c[4] * xx * yy)
-        signal *= 1.0 + bias * poly / (np.abs(poly).max() + 1e-6)
+        if bias:  # (with bias 0 the factor below is exactly 1)
+            # Bias: a random quadratic polynomial in x, y in [-1, 1] (ogrid: mgrid's values
+            # as a column and a row, so that only the sums make (n, n) arrays).
+            yy, xx = np.ogrid[-1:1:n * 1j, -1:1:n * 1j]
+            # poly = c0 x + c1 y + 0.5 (c2 x x + c3 y y + c4 x y)
+            poly = c[2] * xx * xx + c[3] * yy * yy
+            poly += c[4] * xx * yy
+            poly *= 0.5
+            poly += c[0] * xx + c[1] * yy
+            # signal *= 1 + bias poly / (max |poly| + 1e-6)
+            scale = np.abs(poly).max() + 1e-6
+            poly *= bias
+            poly /= scale
+            poly += 1.0
+            signal *= poly
         if blur_mm > 0:
             signal = ndimage.gaussian_filter(signal, blur_mm / 2.355 / self.pixel_mm)
+        return signal, rng
+
+    @staticmethod
+    def _rician(signal: np.ndarray, rng: np.random.Generator, noise: float,
+                noise_pattern: float) -> np.ndarray:
+        """The magnitude of ``signal`` plus complex Gaussian noise (SD ``noise``, times
+        the g-factor map of ``noise_pattern``), drawn from ``rng``: float32."""
+        if noise == 0:  # hypot(signal + 0, 0) is |signal|: no need to draw the noise
+            return np.abs(signal)
+        n = signal.shape[0]
         sd = noise
         if noise_pattern > 0:  # g-factor: a smooth map between 1 and 1 + noise_pattern
             g = ndimage.gaussian_filter(rng.standard_normal((8, 8)), 1.5)
             g = ndimage.zoom((g - g.min()) / (np.ptp(g) + 1e-12), n / 8, order=1)
             sd = noise * (1.0 + noise_pattern * g[:n, :n]).astype(np.float32)
-        re = signal + sd * rng.standard_normal(signal.shape, dtype=np.float32)
+        re = sd * rng.standard_normal(signal.shape, dtype=np.float32)
+        re += signal
         im = sd * rng.standard_normal(signal.shape, dtype=np.float32)
-        return np.hypot(re, im).astype(np.float32)
+        return np.hypot(re, im, out=re).astype(np.float32, copy=False)
+
+    def _mr_pair(self, weighting: str, field_t: float, tr_ms: float | None,
+                 te_ms: float | None, bias: float, noise: float, seed: int | None,
+                 noise_pattern: float, blur_mm: float) -> tuple[np.ndarray, np.ndarray]:
+        """``mr(...)`` with these arguments and its noise-free twin ``mr(..., noise=0)``
+        (the same seed: the same bias field), the signal computed once."""
+        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm)
+        return self._rician(signal, rng, noise, noise_pattern), np.abs(signal)
 
     def ct(self, noise_hu: float = 8.0, seed: int | None = None, grain_px: float = 0.6,
            blur_mm: float = 0.0) -> np.ndarray:
@@ -482,13 +640,24 @@ class HeadSlice:
         the FWHM (mm) of the reconstruction kernel's point-spread function, applied to
         the image (0: as sharp as the grid; a soft kernel blurs about 1 to 2 mm).
         """
-        hu = self.hu if blur_mm <= 0 else ndimage.gaussian_filter(
-            self.hu, blur_mm / 2.355 / self.pixel_mm).astype(np.float32)
+        return self._ct_pair(noise_hu, seed, grain_px, blur_mm)[0]
+
+    def _ct_pair(self, noise_hu: float, seed: int | None, grain_px: float,
+                 blur_mm: float) -> tuple[np.ndarray, np.ndarray]:
+        """``ct(noise_hu, seed, grain_px, blur_mm)`` and its noise-free twin
+        ``ct(0, blur_mm=blur_mm)``, blurred once (two arrays)."""
+        hu = self.hu.copy() if blur_mm <= 0 else ndimage.gaussian_filter(
+            self.hu, blur_mm / 2.355 / self.pixel_mm).astype(np.float32, copy=False)
         if noise_hu <= 0:
-            return hu.copy()
+            return hu, hu.copy()
         rng = np.random.default_rng(seed)
         n = ndimage.gaussian_filter(rng.standard_normal(self.hu.shape), grain_px)
-        return (hu + noise_hu * n / n.std()).astype(np.float32)
+        # hu + noise_hu * n / n.std(), in place
+        sd = n.std()
+        n *= noise_hu
+        n /= sd
+        n += hu
+        return n.astype(np.float32), hu
 
 
 def head_slice(size: int = 128, seed: int = 0, z: float = 0.0, fov_mm: float = 220.0,
@@ -545,20 +714,31 @@ def textured_slice(fine: np.ndarray, box: tuple[int, int, int, int], c: np.ndarr
     shared = np.zeros((n, n), np.float32)
     # Many waves: with a few dozen, the sum of waves of similar wavelength shows as a
     # visible lattice (a quasi-crystal), which real tissue does not have.
-    shared[i0:i1, j0:j1] = (0.8 * smooth_field(rng, ys, xs, 6.0, 128)
-                            + 0.6 * smooth_field(rng, ys, xs, 1.2, 384))
-    hu_fine = _table("hu")[fine] + _table("hu_texture")[fine] * shared
-    is_bone = np.isin(box_labels, [TISSUES["cortical_bone"].label, TISSUES["marrow"].label])
-    bone_hu = (_table("hu")[box_labels]
-               + _table("hu_texture")[box_labels] * smooth_field(rng, ys, xs, 3.0))
-    hu_fine[i0:i1, j0:j1][is_bone] = (bone_hu * bone_hu_scale)[is_bone]
+    # 0.8 coarse + 0.6 fine, in place (image-sized arrays: see draw_labels)
+    coarse = smooth_field(rng, ys, xs, 6.0, 128)
+    coarse *= 0.8
+    fine_field = smooth_field(rng, ys, xs, 1.2, 384)
+    fine_field *= 0.6
+    shared[i0:i1, j0:j1] = np.add(coarse, fine_field, out=coarse)
+    table_hu, table_texture = _table("hu"), _table("hu_texture")
+    # hu_fine = table_hu[fine] + table_texture[fine] * shared, in place
+    hu_fine = table_texture[fine]
+    hu_fine *= shared
+    hu_fine += table_hu[fine]
+    # Bone: its own texture, times the patient's bone density.
+    bone = box_labels == TISSUES["cortical_bone"].label
+    bone |= box_labels == TISSUES["marrow"].label
+    bone_field = smooth_field(rng, ys, xs, 3.0)
+    bone_labels = box_labels[bone]
+    hu_fine[i0:i1, j0:j1][bone] = (table_hu[bone_labels] + table_texture[bone_labels]
+                                   * bone_field[bone]) * bone_hu_scale
     s = supersample
     size = n // s
     head = HeadSlice(
         labels=fine[s // 2::s, s // 2::s].copy(),
         hu=np.empty((size, size), np.float32),
         pixel_mm=pixel_mm, patient=patient, z=float(z),
-        _fine_labels=fine, _mr_texture=shared.astype(np.float32), supersample=s)
+        _fine_labels=fine, _mr_texture=shared, supersample=s)
     head.hu = head._down(hu_fine)
     return head
 
