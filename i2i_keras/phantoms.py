@@ -537,7 +537,7 @@ class HeadSlice:
     def mr(self, weighting: str = "T1", field_t: float = 1.5, tr_ms: float | None = None,
            te_ms: float | None = None, bias: float = 0.15, noise: float = 0.015,
            seed: int | None = None, noise_pattern: float = 0.0,
-           blur_mm: float = 0.0) -> np.ndarray:
+           blur_mm: float = 0.0, tissue_gain: np.ndarray | None = None) -> np.ndarray:
         """Spin-echo magnitude image, S = PD (1 - e^(-TR/T1)) e^(-TE/T2), arbitrary units.
 
         weighting: "T1" (TR 500, TE 14 ms), "T2" (4000, 100) or "PD" (3000, 15), or give
@@ -549,14 +549,18 @@ class HeadSlice:
         imaging's g-factor makes it (0: uniform; 0.5: up to 1.5x in places). blur_mm:
         the FWHM (mm) of a Gaussian point-spread function applied to the signal before
         the noise (a coarser acquisition resolution). ``noise=0`` with the same seed
-        gives the same image without noise (the same bias field).
+        gives the same image without noise (the same bias field). tissue_gain: a factor on
+        each tissue's signal, indexed by label ((len(TISSUES),), e.g. fat x 0.1 for fat
+        suppression, vessels x 2 for a contrast agent); None: spin echo's own contrast.
         """
-        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm)
+        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm,
+                                      tissue_gain)
         return self._rician(signal, rng, noise, noise_pattern)
 
     def _mr_signal(self, weighting: str, field_t: float, tr_ms: float | None,
-                   te_ms: float | None, bias: float, seed: int | None,
-                   blur_mm: float) -> tuple[np.ndarray, np.random.Generator]:
+                   te_ms: float | None, bias: float, seed: int | None, blur_mm: float,
+                   tissue_gain: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.random.Generator]:
         """:meth:`mr` without noise (float32, not yet its magnitude), and the generator of
         ``seed`` after the bias field's draws: :meth:`_rician` draws the noise from it."""
         if weighting not in PROTOCOLS and (tr_ms is None or te_ms is None):
@@ -575,6 +579,13 @@ class HeadSlice:
         e1 = np.exp(-tr / t1)
         s0 = _table("pd") * (1.0 - e1) * np.exp(-te / t2)
         gain = m * (1.0 + 0.5 * tr / t1 * e1 / np.maximum(1.0 - e1, 1e-12) - 0.5 * te / t2)
+        if tissue_gain is not None:
+            tissue_gain = np.asarray(tissue_gain, np.float32)
+            if tissue_gain.shape != s0.shape or (tissue_gain < 0).any():
+                raise ValueError(f"tissue_gain must be {len(s0)} factors >= 0, one per "
+                                 f"tissue label ({', '.join(NAMES_BY_LABEL)}), got "
+                                 f"shape {tissue_gain.shape}")
+            s0 = s0 * tissue_gain
         lab = self._fine_labels
         # s0[lab] * (1 + gain[lab] * texture), in place (image-sized arrays)
         fine = gain[lab]
@@ -624,10 +635,12 @@ class HeadSlice:
 
     def _mr_pair(self, weighting: str, field_t: float, tr_ms: float | None,
                  te_ms: float | None, bias: float, noise: float, seed: int | None,
-                 noise_pattern: float, blur_mm: float) -> tuple[np.ndarray, np.ndarray]:
+                 noise_pattern: float, blur_mm: float,
+                 tissue_gain: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``mr(...)`` with these arguments and its noise-free twin ``mr(..., noise=0)``
         (the same seed: the same bias field), the signal computed once."""
-        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm)
+        signal, rng = self._mr_signal(weighting, field_t, tr_ms, te_ms, bias, seed, blur_mm,
+                                      tissue_gain)
         return self._rician(signal, rng, noise, noise_pattern), np.abs(signal)
 
     def ct(self, noise_hu: float = 8.0, seed: int | None = None, grain_px: float = 0.6,
