@@ -20,9 +20,10 @@ ship inside pydicom's test data (no download), degraded with the project's own p
   on randomised T1 and T2 MR (noise 1-9 %, bias 0-40 %, g-factor, TR/TE, field,
   resolution, heads and limbs; with ``--sr-gain 0.5 1.1`` each image's intensity also
   times a random gain: a real scan's 99.5th percentile sits on whatever is brightest in it,
-  so its tissue can land anywhere in [0, 1], and the networks darkened such images; with
-  ``--contrast`` each tissue's signal its own factor, fat suppressed in some: other
-  contrasts than spin echo's, :func:`i2i_keras.domains.random_tissue_gain`). Real
+  so its tissue can land anywhere in [0, 1], and the networks darkened such images), and
+  each tissue's MR signal its own factor, fat suppressed in some: other contrasts than
+  spin echo's (:func:`i2i_keras.domains.random_tissue_gain`; ``--spin-echo-only`` turns
+  this off: then the abdomen came out 2.1 dB below bicubic on 2026-12-03). Real
   MR slices (a brain close-up, an abdomen, a shoulder, a small crop) are truncated in
   k-space; scored (PSNR, data range 1 = each image's 99.5th
   percentile) against the real image, next to bicubic and zero-filling, with the
@@ -286,8 +287,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny data, one epoch (a smoke test)")
     p.add_argument("--tasks", nargs="*", default=["denoise", "sr"], choices=["denoise", "sr"])
     p.add_argument("--out", default="transfer_results", help="folder for the JSON and figure")
-    p.add_argument("--contrast", action="store_true",
-                   help="SR: also randomise each tissue's MR signal (domains.random_tissue_gain)")
+    p.add_argument("--spin-echo-only", action="store_true",
+                   help="SR: keep spin echo's tissue contrast (no domains.random_tissue_gain)")
     p.add_argument("--sr-gain", nargs=2, type=float, default=(1.0, 1.0), metavar=("LOW", "HIGH"),
                    help="random intensity gain of the SR training images (default: none)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -296,7 +297,7 @@ def main(argv=None) -> int:
 
     keras.utils.set_random_seed(0)
     P = {**(QUICK if args.quick else FULL), "sr_gain": tuple(args.sr_gain),
-         "contrast": args.contrast}
+         "contrast": not args.spin_echo_only}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
