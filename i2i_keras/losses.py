@@ -40,6 +40,42 @@ def l2(y_true, y_pred):
     return ops.mean(ops.square(y_true - y_pred))
 
 
+@keras.saving.register_keras_serializable(package="i2i_keras")
+class WindowedL1:
+    """L1 after clipping both images to a display window (a scalar): the error a reader
+    sees at that window, so the loss spends nothing on differences the window hides.
+
+    Args:
+        low, high: the window in the network's units (e.g. soft tissue, -160 to 240 HU,
+            through :meth:`i2i_keras.datasets.IntensityWindow.normalize`).
+
+    Outside the window the gradient is zero where both images are on the same side, so
+    use it next to a plain L1 (the ``{"l1": 1, ...}`` idea) when the whole range matters.
+
+    >>> soft = WindowedL1(-0.5, 0.5)
+    >>> float(soft(np.full((1, 2, 2, 1), 2.0), np.full((1, 2, 2, 1), 3.0)))  # both above
+    0.0
+    >>> float(soft(np.zeros((1, 2, 2, 1)), np.full((1, 2, 2, 1), 3.0)))      # 0 vs 0.5
+    0.5
+    """
+
+    def __init__(self, low: float, high: float):
+        if not low < high:
+            raise ValueError(f"the window needs low < high, got ({low}, {high})")
+        self.low, self.high = float(low), float(high)
+
+    def __call__(self, y_true, y_pred):
+        return ops.mean(ops.abs(ops.clip(y_true, self.low, self.high)
+                                - ops.clip(y_pred, self.low, self.high)))
+
+    def get_config(self) -> dict:
+        return {"low": self.low, "high": self.high}
+
+    @classmethod
+    def from_config(cls, config: dict) -> WindowedL1:
+        return cls(**config)
+
+
 def psnr(y_true, y_pred, data_range: float = 2.0):
     """Mean over the batch of per-image PSNR in dB; data_range 2.0 for [-1, 1] images."""
     mse = ops.mean(ops.square(y_true - y_pred), axis=tuple(range(1, len(y_true.shape))))

@@ -58,6 +58,26 @@ def test_gradient_difference_values():
         pytest.approx(2 / 7)  # the edge moved to the other direction
 
 
+def test_windowed_l1_is_the_l1_a_reader_sees_in_the_window():
+    rng = np.random.default_rng(0)
+    y, p = (rng.normal(0, 1.5, (2, 8, 8, 1)).astype("float32") for _ in range(2))
+    soft = losses.WindowedL1(-0.5, 0.5)
+    expected = np.abs(np.clip(y, -0.5, 0.5) - np.clip(p, -0.5, 0.5)).mean()
+    assert float(soft(y, p)) == pytest.approx(expected, rel=1e-6)
+    assert float(soft(y, p)) < float(losses.l1(y, p))
+    # no gradient where prediction and truth are beyond the same edge of the window
+    x = tf.Variable(p)
+    with tf.GradientTape() as tape:
+        value = soft(tf.constant(y), x)
+    grad = tape.gradient(value, x).numpy()
+    same_side = ((y > 0.5) & (p > 0.5)) | ((y < -0.5) & (p < -0.5))
+    assert same_side.any() and not grad[same_side].any() and grad[~same_side].any()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(soft))
+    assert float(restored(y, p)) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="low < high"):
+        losses.WindowedL1(0.5, -0.5)
+
+
 def test_loss_names_and_mixes():
     y, p = np.zeros((1, 16, 16, 1), "float32"), np.full((1, 16, 16, 1), 0.5, "float32")
     assert float(losses.get("l1")(y, p)) == pytest.approx(0.5)
