@@ -523,8 +523,7 @@ if PRETRAINED:
           f"{4 * automap.count_params() / 1e6:.0f} MB they are the N^4 law in person. "
           "Training it now, as the full run did.")
 t = time.perf_counter()
-automap_trainer.fit(a_train, y_train, batch_size=32,
-                    epochs=P["automap_epochs"], verbose=0,
+automap_trainer.fit(a_train, y_train, batch_size=32, epochs=P["automap_epochs"], verbose=0,
                     validation_data=(a_val, SCALE.normalize(truth[val])[..., None]),
                     callbacks=[i2i.training.ProgressBar(("loss", "val_psnr"))])
 automap_out = SCALE.denormalize(automap.predict(a_test, verbose=0, batch_size=32)[..., 0])
