@@ -50,7 +50,7 @@ class WindowedL1:
             through :meth:`i2i_keras.datasets.IntensityWindow.normalize`).
 
     Outside the window the gradient is zero where both images are on the same side, so
-    use it next to a plain L1 (the ``{"l1": 1, ...}`` idea) when the whole range matters.
+    add it to a plain :func:`l1` (as tutorial 05 does) when the whole range matters.
 
     >>> soft = WindowedL1(-0.5, 0.5)
     >>> float(soft(np.full((1, 2, 2, 1), 2.0), np.full((1, 2, 2, 1), 3.0)))  # both above

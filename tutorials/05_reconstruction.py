@@ -119,8 +119,8 @@ if GPU and not QUICK:
     P.update(patients=300, unet_epochs=40, automap_epochs=30, mri_epochs=40, hybrid_filters=16)
 if QUICK:
     P.update(size=32, patients=12, slices=2, tv_weights=(3e-5,), tv_iterations=(10, 20),
-             tv_tune_slices=4, unet_epochs=1, automap_epochs=1, automap_filters=8, automap_hidden=256,
-             mri_epochs=1, unrolled_iterations=2)
+             tv_tune_slices=4, unet_epochs=1, automap_epochs=1, automap_filters=8,
+             automap_hidden=256, mri_epochs=1, unrolled_iterations=2)
 WINDOW = (-160.0, 240.0)  # soft tissue (level 40, width 400 HU): where streaks hide lesions
 WIDE = (-1000.0, 1000.0)  # air to dense bone: the whole head
 keras.utils.set_random_seed(0)
