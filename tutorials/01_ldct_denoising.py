@@ -77,10 +77,10 @@ if importlib.util.find_spec("i2i_keras") is None:
 
 # %% [markdown]
 # ## Parameters
-# Quick mode (`I2I_QUICK=1`, what the tests run) takes seconds; full mode takes 8 minutes
-# on a 2-core Intel Xeon and 15 on a 2-core AMD EPYC (128² slices, 64² training patches, a
-# 16-filter U-Net; the wall time is printed at the end). With a
-# GPU the same cells train on 256² slices with a wider network.
+# Quick mode (`I2I_QUICK=1`, what the tests run) takes seconds; full mode took 11 minutes
+# on a 2-core AMD EPYC (128² slices, 64² training patches, a 16-filter U-Net; the wall time
+# is printed at the end). With a GPU the same cells train on 256² slices with a wider
+# network.
 
 # %%
 import os
@@ -101,7 +101,7 @@ QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the te
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
 P = dict(size=128, patients=48, slices=6, views=360, patch=64, base_filters=16,
-         l1_epochs=80, gan_epochs=12, pet_epochs=60,
+         l1_epochs=72, gan_epochs=10, pet_epochs=30,
          adv_l1=(1.0, 0.1),  # weights of L1 in the adversarial sweep (§ 5)
          perceptual_w=(1.0, 30.0))  # weights of the perceptual loss in its sweep (§ 5)
 if GPU and not QUICK:
@@ -462,7 +462,8 @@ check("the texture costs PSNR: the setting that moves most has a lower PSNR than
 # %% [markdown]
 # Which kind of loss moved the texture, and at what price, is in the lines above; compare
 # the adversarial runs with the literature's WGAN-VGG (Yang et al. 2018), which trains far
-# longer than 12 epochs, from scratch, with a VGG feature loss beside the adversarial one.
+# longer than our `P["gan_epochs"]` epochs, from scratch, with a VGG feature loss beside
+# the adversarial one.
 
 # %% [markdown]
 # ## 8 · One framework, another modality: low-count PET

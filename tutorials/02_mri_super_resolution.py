@@ -71,10 +71,9 @@ if importlib.util.find_spec("i2i_keras") is None:
 
 # %% [markdown]
 # ## Parameters
-# Quick mode (`I2I_QUICK=1`) runs in seconds; full mode took 9 minutes on a 2-core Intel
-# Xeon (before § 4 was added) and 14 on a 2-core AMD EPYC (with it), the wall time printed
-# at the end
-# (128² slices, 64² training patches); with a GPU, 256² slices and wider networks.
+# Quick mode (`I2I_QUICK=1`) runs in seconds; full mode took 11 minutes on a 2-core AMD
+# EPYC, the wall time printed at the end (128² slices, 64² training patches); with a GPU,
+# 256² slices and wider networks.
 
 # %%
 import os
@@ -93,7 +92,7 @@ from i2i_keras.claims import check
 QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
-P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=80,
+P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=56,
          srcnn_epochs=20, gan_epochs=20, x2_epochs=20,
          srgan_l1=(1.0, 0.1),  # weights of L1 in the SRGAN-style sweep (§ 2)
          random_patients=32, random_epochs=30)  # the randomised fine-tune (§ 4)
