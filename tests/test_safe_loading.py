@@ -138,7 +138,9 @@ def _architecture(key: str) -> keras.Model:
                            base_filters=16, norm="none")
     if key.startswith("06/"):  # tutorial 06's small MR -> CT generator (best run, collapse)
         return models.unet((64, 64, 1), depth=3, base_filters=8, norm="instance")
-    # 01 (denoising, PET), 02 (super-resolution), 05 (FBP + U-Net, MRI): a residual U-Net.
+    if key.startswith("05/"):  # tutorial 05's FBP + U-Nets and MRI U-Net: narrow (8 filters)
+        return models.unet((None, None, 1), depth=3, base_filters=8, norm="none", residual=True)
+    # 01 (denoising, PET), 02 (super-resolution): a residual U-Net.
     return models.unet((None, None, 1), depth=3, base_filters=16, norm="none", residual=True)
 
 
