@@ -474,7 +474,8 @@ check(f"FBP + U-Net in {PRECISION} is at least 10x faster a slice than TV on eve
 # Both times are this machine's, and their ratio moves with the CPU: TV is hundreds of
 # small NumPy operations, the network a few large convolutions, which CPUs with bfloat16
 # units run faster. Both costs grow with the number of pixels; TV's also with the views
-# and the iterations, which is why the gap is wider at clinical sizes than at 64².
+# and the iterations, so with a clinical scan's hundreds of views the gap should widen
+# (not measured here).
 #
 # One test slice, every method and geometry, with the error (method − object) below
 # each; the streaks of sparse view and the missing-wedge smear of limited angle are
