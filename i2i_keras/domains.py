@@ -91,17 +91,28 @@ class Acquisition:
     fov_scale: float
 
 
-def random_acquisition(seed: int, weighting: str = "T1") -> Acquisition:
+def random_acquisition(seed: int, weighting: str = "T1",
+                       ranges: dict[str, tuple[float, float]] | None = None) -> Acquisition:
     """Draw one sample's acquisition, uniformly within :data:`RANGES`.
 
     weighting: "T1", "T2" or "PD": the contrast stays (a T1 network sees T1 images),
     its TR and TE vary around the protocol.
+    ranges: overrides of :data:`RANGES` by name, e.g. ``{"mr_blur_px": (0.0, 0.0)}`` for
+    a sharp image; the other quantities are drawn as without it (same seed, same value).
+
+    >>> a, b = random_acquisition(3), random_acquisition(3, ranges={"mr_blur_px": (0, 0)})
+    >>> b.mr_blur_px, b.mr_noise == a.mr_noise
+    (0.0, True)
     """
     if weighting not in TIMING:
         raise ValueError(f"weighting must be one of {sorted(TIMING)}, got {weighting!r}")
+    unknown = set(ranges or {}) - set(RANGES)
+    if unknown:
+        raise ValueError(f"unknown ranges {sorted(unknown)}; names: {sorted(RANGES)}")
     rng = np.random.default_rng([seed, 303])
     (tr_lo, tr_hi), (te_lo, te_hi) = TIMING[weighting]
-    drawn = {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in RANGES.items()}
+    drawn = {name: float(rng.uniform(lo, hi))
+             for name, (lo, hi) in (RANGES | (ranges or {})).items()}
     return Acquisition(weighting=weighting, field_t=float(rng.choice([1.5, 3.0])),
                        tr_ms=float(rng.uniform(tr_lo, tr_hi)),
                        te_ms=float(rng.uniform(te_lo, te_hi)), **drawn)
@@ -151,7 +162,8 @@ def scan(anatomy: phantoms.HeadSlice, a: Acquisition, seed: int,
 def randomized_pairs(patients: list[int] | range, slices_per_patient: int = 8,
                      size: int = 128, weighting: str = "T1", limb_fraction: float = 0.3,
                      z_range: tuple[float, float] = (-0.6, 0.6), lesions: bool | int = False,
-                     progress: bool = True, contrast: bool = False) -> dict:
+                     progress: bool = True, contrast: bool = False,
+                     ranges: dict[str, tuple[float, float]] | None = None) -> dict:
     """Registered MR/CT slices with a new acquisition and scale for every slice.
 
     patients: seeds; each is a head, or with probability ``limb_fraction`` a limb (a limb
@@ -162,6 +174,7 @@ def randomized_pairs(patients: list[int] | range, slices_per_patient: int = 8,
     and ``acquisition`` (one dict of :class:`Acquisition` fields per slice).
     contrast: also randomise each tissue's MR signal (:func:`random_tissue_gain`; the
     factors are returned as ``tissue_gain`` (N, len(TISSUES))); CT is not affected.
+    ranges: overrides of :data:`RANGES` (see :func:`random_acquisition`).
     """
     from tqdm import tqdm
 
@@ -175,7 +188,7 @@ def randomized_pairs(patients: list[int] | range, slices_per_patient: int = 8,
     for p, k, z in tqdm(jobs, desc="phantoms", disable=not progress, mininterval=2.0,
                         file=sys.stdout):
         sample = 1000 * p + k
-        a = random_acquisition(sample, weighting)
+        a = random_acquisition(sample, weighting, ranges)
         limb = np.random.default_rng([p, 304]).random() < limb_fraction
         if limb:
             anatomy = body.limb_slice(size, seed=sample, fov_mm=180.0 * max(a.fov_scale, 1.0))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from i2i_keras import body, domains, phantoms
+from i2i_keras import body, domains, metrics, phantoms
 
 
 def test_blur_is_the_stated_gaussian_point_spread_function():
@@ -78,6 +78,22 @@ def test_randomized_pairs_vary_every_slice_within_the_stated_ranges():
     assert set(heads["anatomy"]) == {"head"}
     with pytest.raises(ValueError, match="weighting must be one of"):
         domains.random_acquisition(0, "T3")
+
+
+def test_range_overrides_change_one_quantity_and_leave_the_rest():
+    """A sharp truth for super-resolution: no MR blur, every other draw as before."""
+    kw = dict(patients=range(3), slices_per_patient=2, size=32, progress=False)
+    d = domains.randomized_pairs(**kw)
+    sharp = domains.randomized_pairs(**kw, ranges={"mr_blur_px": (0.0, 0.0)})
+    for a, b in zip(d["acquisition"], sharp["acquisition"]):
+        assert b["mr_blur_px"] == 0.0 < a["mr_blur_px"]
+        assert {k: v for k, v in a.items() if k != "mr_blur_px"} == \
+            {k: v for k, v in b.items() if k != "mr_blur_px"}
+    np.testing.assert_array_equal(sharp["ct"], d["ct"])
+    assert metrics.high_frequency_energy(sharp["mr_clean"]) > \
+        metrics.high_frequency_energy(d["mr_clean"])
+    with pytest.raises(ValueError, match="unknown ranges"):
+        domains.random_acquisition(0, ranges={"blur": (0.0, 1.0)})
 
 
 def test_randomized_pairs_are_bit_identical_to_the_recorded_ones():

@@ -58,6 +58,33 @@ def test_gradient_difference_values():
         pytest.approx(2 / 7)  # the edge moved to the other direction
 
 
+def test_high_frequency_energy_loss_matches_the_sharpness_metric(ct_pair):
+    """Its RMS is the metric's fraction times the contrast energy (Parseval), per image;
+    blurring the truth costs, adding the truth's own high band back does not."""
+    from scipy import ndimage
+
+    from i2i_keras import metrics
+
+    clean, noisy = ct_pair
+    both = np.concatenate([clean, noisy]).astype("float32")
+    contrast = both[..., 0] - both[..., 0].mean(axis=(1, 2), keepdims=True)
+    rms = [np.sqrt(metrics.high_frequency_energy(c) * np.mean(c**2)) for c in contrast]
+    zero = np.zeros_like(both) + 0.3  # a flat image has no high band
+    assert float(losses.high_frequency_energy(both, zero)) == pytest.approx(np.mean(rms), rel=1e-4)
+    blurred = ndimage.gaussian_filter(clean, (0, 1.5, 1.5, 0)).astype("float32")
+    assert float(losses.high_frequency_energy(clean, blurred)) > 0.5 * rms[0]
+    assert float(losses.high_frequency_energy(clean, -clean)) == pytest.approx(0.0, abs=1e-6)
+    x = tf.Variable(blurred)  # descent on it sharpens: the prediction's high band grows
+    with tf.GradientTape() as tape:
+        value = losses.get({"high_frequency_energy": 1.0})(tf.constant(clean), x)
+    x.assign_sub(0.5 * tape.gradient(value, x))
+    assert metrics.high_frequency_energy(x.numpy()[0, ..., 0]) > \
+        metrics.high_frequency_energy(blurred[0, ..., 0])
+    with pytest.raises(ValueError, match="known size"):
+        losses.high_frequency_energy(tf.zeros((1, 8, 8, 1)),
+                                     keras.KerasTensor((1, None, None, 1)))
+
+
 def test_windowed_l1_is_the_l1_a_reader_sees_in_the_window():
     rng = np.random.default_rng(0)
     y, p = (rng.normal(0, 1.5, (2, 8, 8, 1)).astype("float32") for _ in range(2))

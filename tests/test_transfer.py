@@ -45,3 +45,21 @@ def test_the_quick_sr_check_writes_its_tables_with_bicubic_untouched_by_training
     assert rows[0]["psnr"]["bicubic"] == pytest.approx(20.15, abs=0.005)
     assert "--sr-gain 0.5 1.1" in (tmp_path / "transfer.md").read_text()
     assert (tmp_path / "transfer.png").stat().st_size > 0
+
+
+def test_the_quick_texture_trade_off_scores_each_weight_with_the_measured_band(tmp_path):
+    """One network per texture weight, each scored + DC only, next to bicubic (untouched by
+    training: the full run's 20.15 dB on the brain close-up) and zero-filling."""
+    import json
+
+    assert transfer.main(["--quick", "--tasks", "texture", "--texture-weights", "0", "0.1",
+                          "--out", str(tmp_path)]) == 0
+    res = json.loads((tmp_path / "transfer.json").read_text())["texture"]
+    assert res["weights"] == [0.0, 0.1]
+    methods = list(res["rows"][0]["psnr"])
+    assert methods == ["bicubic", "zero-filled", "U-Net, texture 0 + DC",
+                       "U-Net, texture 0.1 + DC"]
+    assert res["rows"][0]["psnr"]["bicubic"] == pytest.approx(20.15, abs=0.005)
+    text = (tmp_path / "transfer.md").read_text()
+    assert "L1 + w x high-frequency energy" in text and "sharpness within 25 %" in text
+    assert (tmp_path / "tradeoff.png").stat().st_size > 0
