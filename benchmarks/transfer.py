@@ -1,9 +1,9 @@
 """Do phantom-trained networks transfer to real scans? With and without domain randomisation.
 
-    python benchmarks/transfer.py                 # about 12 minutes on a 2-core CPU
+    python benchmarks/transfer.py                 # about 15 minutes on a 2-core CPU
     python benchmarks/transfer.py --quick         # seconds: checks that it runs
     python benchmarks/transfer.py --tasks sr      # one task: denoise, sr
-    python benchmarks/transfer.py --tasks texture # SR's sharpness-PSNR trade-off, ~17 min
+    python benchmarks/transfer.py --tasks texture # SR's sharpness-PSNR trade-off, ~14 min
 
 Two tutorial recipes, each trained twice on phantoms and scored on the real scans that
 ship inside pydicom's test data (no download), degraded with the project's own physics:
@@ -367,7 +367,7 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny data, one epoch (a smoke test)")
     p.add_argument("--tasks", nargs="*", default=["denoise", "sr"],
                    choices=["denoise", "sr", "texture"],
-                   help="texture: the sharpness-PSNR trade-off of x4 SR (about 15 minutes)")
+                   help="texture: the sharpness-PSNR trade-off of x4 SR (about 14 minutes)")
     p.add_argument("--texture-weights", nargs="+", type=float, default=(0.0, 0.03, 0.1, 0.3),
                    metavar="W", help="texture: weights of the high-frequency energy loss")
     p.add_argument("--out", default="transfer_results", help="folder for the JSON and figure")
