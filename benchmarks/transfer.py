@@ -58,9 +58,9 @@ import numpy as np
 from i2i_keras.io import CT_EXAMPLES, MR_EXAMPLES, real_slice
 
 WINDOW = (-160.0, 240.0)  # HU: soft tissue, where denoising is judged
-FULL = dict(size=128, patients=48, slices=6, views=360, patch=64, denoise_epochs=80,
+FULL = dict(size=128, patients=48, slices=6, views=360, patch=64, filters=16, denoise_epochs=80,
             sr_epochs=120, texture_epochs=40, limb_fraction=0.3)
-QUICK = dict(size=64, patients=6, slices=2, views=90, patch=32, denoise_epochs=1,
+QUICK = dict(size=64, patients=6, slices=2, views=90, patch=32, filters=8, denoise_epochs=1,
              sr_epochs=1, texture_epochs=1, limb_fraction=0.3)
 
 
@@ -129,7 +129,7 @@ def denoise_task(P: dict, quick: bool) -> dict:
         x.append(s["low"])
         y.append(s["normal"])
     x, y = scale.normalize(np.stack(x))[..., None], scale.normalize(np.stack(y))[..., None]
-    filters = 8 if quick else 16
+    filters = P["filters"]
     nets = {"phantom": None if quick else shipped("01/denoiser_l1-phantom",
                                                   unet("denoiser_l1", filters)),
             "randomised": train(unet("denoiser_randomised", filters), x, y,
@@ -198,10 +198,11 @@ def sr_training_pairs(P: dict, quick: bool, ranges: dict | None = None, clean: b
     hr = np.concatenate([d["mr"] for d in data])
     # --sr-gain: each HR image, after its 99.5th-percentile scaling, times a random gain.
     gain = np.random.default_rng(5).uniform(*P["sr_gain"], (len(hr), 1, 1)).astype("f4")
-    x, y = sr_pairs(by_percentile(hr) * gain)
+    top = np.percentile(hr.reshape(len(hr), -1), 99.5, axis=1)[:, None, None]
+    x, y = sr_pairs((hr / top).astype(np.float32) * gain)  # by_percentile(hr) * gain
     if clean:  # the noise-free twin, scaled by the same factor as its acquired image
-        factor = gain / np.percentile(hr.reshape(len(hr), -1), 99.5, axis=1)[:, None, None]
-        _, y = sr_pairs((np.concatenate([d["mr_clean"] for d in data]) * factor).astype("f4"))
+        _, y = sr_pairs((np.concatenate([d["mr_clean"] for d in data]) * (gain / top))
+                        .astype("f4"))
     return x, y
 
 
@@ -233,7 +234,7 @@ def sr_scores(nets: dict, raw: bool = True) -> list[dict]:
 
 def sr_task(P: dict, quick: bool) -> dict:
     x, y = sr_training_pairs(P, quick)
-    filters = 8 if quick else 16
+    filters = P["filters"]
     nets = {"phantom": None if quick else shipped("02/unet_x4-phantom",
                                                   unet("sr_unet", filters)),
             "randomised": train(unet("sr_randomised", filters), x, y, P["sr_epochs"],
@@ -254,7 +255,7 @@ def texture_task(P: dict, quick: bool) -> dict:
     nets = {}
     for w in P["texture_weights"]:
         loss = {"l1": 1.0, "high_frequency_energy": w} if w else "l1"
-        nets[f"texture {w:g}"] = train(unet(f"sr_texture_{len(nets)}", 8 if quick else 16),
+        nets[f"texture {w:g}"] = train(unet(f"sr_texture_{len(nets)}", P["filters"]),
                                        x, y, P["texture_epochs"], P["patch"], loss=loss)
     return {"weights": list(P["texture_weights"]), "epochs": P["texture_epochs"],
             "rows": sr_scores(nets, raw=False)}
