@@ -74,6 +74,14 @@ if importlib.util.find_spec("i2i_keras") is None:
 # Quick mode (`I2I_QUICK=1`) runs in seconds; full mode took 11 minutes on a 2-core AMD
 # EPYC, the wall time printed at the end (128² slices, 64² training patches); with a GPU,
 # 256² slices and wider networks.
+#
+# On a CPU with bfloat16 units the networks train in mixed bfloat16 (`P["precision"]`,
+# from `i2i.hardware.recommended_policy`): weights stay float32, the layers compute in
+# bfloat16, and the last layer of every network in float32. On the 2-core EPYC (AVX512_BF16)
+# that made the steps of this notebook 1.34 to 1.60 times faster than float32
+# (`benchmarks/sr_precision.py`, 2026-12-04), which buys the ×4 U-Net its 120 epochs inside
+# the time. Without those units (AVX2 only, where bfloat16 is several times slower) it is
+# float32, and the notebook takes longer.
 
 # %%
 import os
@@ -92,15 +100,20 @@ from i2i_keras.claims import check
 QUICK = os.environ.get("I2I_QUICK") == "1"  # seconds, on tiny data (what the tests run)
 PRETRAINED = os.environ.get("I2I_PRETRAINED") == "1"  # the full run's shipped weights, no training
 GPU = i2i.hardware.has_gpu() and not PRETRAINED  # shipped weights: the CPU full run's
-P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=56,
+P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs=120,
          srcnn_epochs=20, gan_epochs=20, x2_epochs=20,
          srgan_l1=(1.0, 0.1),  # weights of L1 in the SRGAN-style sweep (§ 2)
-         random_patients=32, random_epochs=30)  # the randomised fine-tune (§ 4)
+         random_patients=32, random_epochs=30,  # the randomised fine-tune (§ 4)
+         # mixed bfloat16 where the CPU has bfloat16 units (AVX512_BF16, AMX), else float32
+         precision=i2i.hardware.recommended_policy(gpu=False))
 if GPU and not QUICK:
-    P.update(size=256, patients=80, patch=128, base_filters=32, unet_epochs=80, gan_epochs=30)
+    P.update(size=256, patients=80, patch=128, base_filters=32, unet_epochs=80, gan_epochs=30,
+             precision="float32")
 if QUICK:
     P.update(size=64, patients=6, slices=2, patch=32, base_filters=8, unet_epochs=1,
-             srcnn_epochs=1, gan_epochs=1, x2_epochs=1, random_patients=4, random_epochs=1)
+             srcnn_epochs=1, gan_epochs=1, x2_epochs=1, random_patients=4, random_epochs=1,
+             precision="float32")
+keras.mixed_precision.set_global_policy(P["precision"])  # every network below trains in it
 keras.utils.set_random_seed(0)
 tf.get_logger().setLevel("ERROR")  # predict() on new image sizes retraces; that is expected
 T0 = time.perf_counter()
