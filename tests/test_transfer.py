@@ -32,6 +32,24 @@ def test_sr_pairs_are_tutorial_02s():
     np.testing.assert_allclose((y[..., 0] + 1) / 2, hr, atol=1e-6)
 
 
+def test_unmeasured_detail_gives_the_error_above_the_measured_band():
+    """Parseval: outside the band a x4 matrix measures, |P - T|^2 = |T|^2 (1 + a^2 - 2 rho a),
+    so detail beats zero-filling (P = 0 there) exactly when rho > a / 2."""
+    from i2i_keras import physics
+
+    rng = np.random.default_rng(1)
+    truth = rng.random((48, 48))
+    output = 0.6 * truth + 0.3 * rng.random((48, 48))
+    rho, a = transfer.unmeasured_detail(output, truth)
+    _, measured = physics.lowres_kspace(physics.kspace_truncate(truth, 4, keep_size=False),
+                                        truth.shape)
+    p, t = physics.fft2c(output)[~measured], physics.fft2c(truth)[~measured]
+    energy = np.sum(np.abs(t) ** 2)
+    assert 0.0 < rho < 1.0 and a > 0.0
+    assert np.sum(np.abs(p - t) ** 2) == pytest.approx(energy * (1 + a * a - 2 * rho * a), rel=1e-9)
+    assert transfer.unmeasured_detail(-output, truth)[0] == pytest.approx(-rho)  # sign kept
+
+
 def test_the_quick_sr_check_writes_its_tables_with_bicubic_untouched_by_training(tmp_path):
     """One epoch, with the intensity gain on: the tables, JSON and figure are written, and
     bicubic (no training involved) scores what it scored in the full run of 2026-12-03
@@ -60,6 +78,10 @@ def test_the_quick_texture_trade_off_scores_each_weight_with_the_measured_band(t
     assert methods == ["bicubic", "zero-filled", "U-Net, texture 0 + DC",
                        "U-Net, texture 0.1 + DC"]
     assert res["rows"][0]["psnr"]["bicubic"] == pytest.approx(20.15, abs=0.005)
+    for row in res["rows"]:
+        assert list(row["detail_rho"]) == list(row["detail_amplitude"]) == methods
+        assert all(-1.0 <= v <= 1.0 for v in row["detail_rho"].values())
     text = (tmp_path / "transfer.md").read_text()
     assert "L1 + w x high-frequency energy" in text and "sharpness within 25 %" in text
+    assert "rho > a / 2" in text
     assert (tmp_path / "tradeoff.png").stat().st_size > 0
