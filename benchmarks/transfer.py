@@ -191,6 +191,7 @@ def unmeasured_detail(output: np.ndarray, truth: np.ndarray) -> tuple[float, flo
     error is |T|^2 (1 + a^2 - 2 rho a): detail lowers it below zero-filling's |T|^2 only
     where rho > a / 2. Detail as strong as the truth's (a = 1) must correlate with it by
     more than 0.5 to pay for itself; uncorrelated texture (rho = 0) costs its full energy.
+    An output with nothing there gives (0, 0).
 
     >>> t = np.random.default_rng(0).random((32, 32))
     >>> [round(v, 3) for v in unmeasured_detail(t, t)], unmeasured_detail(np.zeros_like(t), t)
@@ -365,6 +366,11 @@ def tradeoff_figure(texture: dict, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+DETAIL_NOTE = ("Detail above the measured band (`unmeasured_detail`): its correlation rho with "
+               "the real image's there (+ DC keeps it; it beats zero-filling's error only "
+               "where rho > a / 2):")
+
+
 def report(results: dict) -> str:
     """The tables of :func:`main`, as Markdown."""
     lines = []
@@ -393,11 +399,6 @@ def report(results: dict) -> str:
                   table(rows, "detail_rho", ".2f"), "", "Its amplitude a = |P| / |T|:", "",
                   table(rows, "detail_amplitude", ".2f")]
     return "\n".join(lines)
-
-
-DETAIL_NOTE = ("Detail above the measured band (`unmeasured_detail`): its correlation rho with "
-               "the real image's there (+ DC keeps it; it beats zero-filling's error only "
-               "where rho > a / 2):")
 
 
 def main(argv=None) -> int:

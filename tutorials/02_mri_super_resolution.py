@@ -108,8 +108,8 @@ P = dict(size=128, patients=40, slices=5, patch=64, base_filters=16, unet_epochs
          random_patients=32, random_epochs=30,  # the randomised fine-tune (§ 4)
          # mixed bfloat16 where the CPU has bfloat16 units (AVX512_BF16, AMX), else float32
          precision=i2i.hardware.recommended_policy(gpu=False))
-if P["precision"] == "float32":  # a CPU without bfloat16 units, where each step is slower:
-    P.update(unet_epochs=56)     # 56 epochs keep the notebook inside 12 minutes
+if P["precision"] == "float32" and not PRETRAINED:  # a CPU without bfloat16 units (slower
+    P.update(unet_epochs=56)  # steps): 56 epochs keep 12 minutes (shipped weights: 120)
 if GPU and not QUICK:
     P.update(size=256, patients=80, patch=128, base_filters=32, unet_epochs=80, gan_epochs=30,
              precision="float32")
