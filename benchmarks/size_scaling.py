@@ -30,8 +30,7 @@ from i2i_keras import hardware, models, speedups, training  # noqa: E402
 
 
 def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with hardware.dtype_policy(policy):
         keras.utils.set_random_seed(0)
         depth = min(5, 3 + int(np.log2(size // 64)))
         shape = (size, size, 1)
@@ -44,8 +43,6 @@ def step_ms(size: int, batch: int, policy: str, steps: int) -> float:
         gan.fit(tf.data.Dataset.from_tensors((x, x)).repeat(), steps_per_epoch=steps + 4,
                 epochs=1, verbose=0, callbacks=[timer])
         return timer.median_ms(skip=3)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def plot(table: dict, title: str, out: str) -> None:

@@ -30,8 +30,7 @@ BATCH, PATCH = 8, 64
 
 def build(kind: str, policy: str) -> keras.Model:
     """One of 02's trainers, compiled as the tutorial compiles it, under ``policy``."""
-    keras.mixed_precision.set_global_policy(policy)
-    try:
+    with hardware.dtype_policy(policy):
         keras.utils.set_random_seed(0)
         shape = (None, None, 1)
         if kind == "SRCNN":
@@ -49,8 +48,6 @@ def build(kind: str, policy: str) -> keras.Model:
                         training.adam(2e-4, 1000, beta_1=0.9), lambda_l1=1.0, gan_loss="lsgan",
                         extra_loss=losses.PerceptualLoss())
         return trainer
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
 
 
 def step_ms(trainer: keras.Model, x: np.ndarray, steps: int) -> float:

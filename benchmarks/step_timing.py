@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import reference_gan
 
-from i2i_keras import training
+from i2i_keras import hardware, training
 
 
 def reference_networks(kind: str, size: int, reference=reference_gan) -> tuple[list, list]:
@@ -34,12 +34,11 @@ def our_trainer(kind: str, size: int, precision: str, make_optimizer,
                 jit_compile: bool | None = None, reference=reference_gan):
     """(trainer, generators, discriminators): our ``Pix2Pix`` or ``CycleGAN`` on the
     reference networks, built under the dtype policy ``precision`` (the networks keep it;
-    the global policy is float32 again afterwards) and compiled with the reference's loss
+    the global policy is the previous one again afterwards) and compiled with the reference's loss
     weights; ``make_optimizer()`` gives each optimizer. On TensorFlow it casts each weight
     once per step under a mixed policy (:func:`i2i_keras.speedups.cast_once_per_step`),
     as the README's rows were measured."""
-    keras.mixed_precision.set_global_policy(precision)
-    try:
+    with hardware.dtype_policy(precision):
         keras.utils.set_random_seed(0)
         gens, discs = reference_networks(kind, size, reference)
         if kind == "pix2pix":
@@ -55,8 +54,6 @@ def our_trainer(kind: str, size: int, precision: str, make_optimizer,
             from i2i_keras import speedups  # opt-in: one cast of each weight per step
 
             speedups.cast_once_per_step(trainer)  # a no-op under float32
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
     return trainer, gens, discs
 
 

@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 BF16_UNITS = ("avx512_bf16", "amx_bf16")
@@ -57,3 +59,27 @@ def recommended_policy(gpu: bool | None = None, units: dict[str, bool] | None = 
         return "mixed_float16"
     units = cpu_units() if units is None else units
     return "mixed_bfloat16" if any(units.get(u) for u in BF16_UNITS) else "float32"
+
+
+@contextlib.contextmanager
+def dtype_policy(name: str) -> Iterator[None]:
+    """Build (and train) the networks of a ``with`` block under the Keras dtype policy
+    ``name`` ("float32", "mixed_bfloat16", "mixed_float16"); a network keeps the policy it
+    was built with, and the previous global policy is back after the block, after an
+    error too.
+
+    >>> import keras
+    >>> with dtype_policy("mixed_bfloat16"):
+    ...     print(keras.config.dtype_policy().name)
+    mixed_bfloat16
+    >>> keras.config.dtype_policy().name
+    'float32'
+    """
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.mixed_precision.set_global_policy(name)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)

@@ -62,6 +62,19 @@ def test_settings_are_built_by_keyword_and_sized_to_the_machine(monkeypatch):
     assert recipes.Settings.for_hardware(quick=False) == cpu  # the shipped weights' settings
 
 
+def test_dtype_policy_builds_in_its_policy_and_restores_the_previous_one_after_an_error():
+    from i2i_keras import hardware, models
+
+    keras.mixed_precision.set_global_policy("float32")
+    with hardware.dtype_policy("mixed_bfloat16"):
+        net = models.unet((32, 32, 1), depth=2, base_filters=4)
+    assert net.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert net.layers[-1].dtype_policy.name == "float32"  # the output layer's own
+    with pytest.raises(RuntimeError), hardware.dtype_policy("mixed_bfloat16"):
+        raise RuntimeError("a failed build")
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def test_split_report_and_table_in_hu():
     data = phantoms.mr_ct_pairs(range(6), 2, size=32, progress=False)
     parts = datasets.split_pairs(data, seed=0)
