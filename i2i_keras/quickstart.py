@@ -31,7 +31,7 @@ def run(quick: bool | None = None, out: str | Path = "quickstart_output",
     the dtype policy it found."""
     import keras
 
-    from . import baselines, datasets, metrics, recipes, training, viz
+    from . import baselines, datasets, hardware, metrics, recipes, training, viz
 
     s = recipes.Settings.for_hardware(quick)
     out = Path(out)
@@ -40,9 +40,7 @@ def run(quick: bool | None = None, out: str | Path = "quickstart_output",
           f"{s.depth} with {s.base_filters} base filters, {s.epochs} epochs "
           f"(stops after {s.minutes:g} min), {s.precision}")
     keras.utils.set_random_seed(s.seed)
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(s.precision)
-    try:
+    with hardware.dtype_policy(s.precision):  # the policy it found is back afterwards
         t0 = time.perf_counter()
         data = datasets.phantom_mr_ct_splits(s.patients, s.slices_per_patient, s.size, s.seed)
         train = datasets.paired_dataset(data["train"]["x"], data["train"]["y"], s.batch_size,
@@ -55,8 +53,6 @@ def run(quick: bool | None = None, out: str | Path = "quickstart_output",
         train_seconds = time.perf_counter() - t0
         test = data["test"]
         sct = datasets.CT_WINDOW.denormalize(gan.generator.predict(test["x"], verbose=0)[..., 0])
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
 
     rule = baselines.BulkDensity(n_classes=3).fit(data["val"]["x"][..., 0], data["val"]["ct"])
     reports = metrics.report({"bulk density": rule.predict(test["x"][..., 0]), "pix2pix": sct},
